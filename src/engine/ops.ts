@@ -1,0 +1,63 @@
+/**
+ * The operations that models are built from, beyond what tfjs-core offers directly.
+ *
+ * Each op has a composite implementation in tfjs-core ops (autodiff gives its gradient; it runs on
+ * every backend and is the reference the tests compare fast kernels against). An engine may install
+ * a faster implementation with a registered gradient (see engine/index.ts); models never know which runs.
+ *
+ * Conventions: tensors are NHWC; filters are [kh, kw, inChannels / groups, outChannels];
+ * padding is explicit and symmetric (PyTorch semantics: `pad` pixels on every side).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface BatchNormTrainResult {
+  y: tf.Tensor4D;
+  /** Per-channel batch mean. */
+  mean: tf.Tensor1D;
+  /** Per-channel biased batch variance (what normalises the batch). */
+  variance: tf.Tensor1D;
+}
+
+/** Implementations an engine may replace. */
+export interface OpImpls {
+  conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D;
+  batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult;
+}
+
+/** Grouped convolution as split -> convolve -> concatenate (tfjs has no grouped convolution). */
+export function compositeConv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D {
+  if (groups === 1) return tf.conv2d(x, filter, stride, pad);
+  const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
+  const fs = tf.split(filter, groups, 3) as tf.Tensor4D[];
+  return tf.concat(xs.map((xi, g) => tf.conv2d(xi, fs[g], stride, pad)), 3) as tf.Tensor4D;
+}
+
+export function compositeBatchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
+  const {mean, variance} = tf.moments(x, [0, 1, 2]);
+  const y = tf.batchNorm(x, mean, variance, beta, gamma, eps) as tf.Tensor4D;
+  return {y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+}
+
+const composite: OpImpls = {conv2d: compositeConv2d, batchNormTrain: compositeBatchNormTrain};
+let impls: OpImpls = composite;
+
+/** Called by an engine at init; `undefined` restores the composite reference. */
+export function setOpImpls(next: Partial<OpImpls> | undefined): void {
+  impls = {...composite, ...(next ?? {})};
+}
+
+export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups = 1): tf.Tensor4D {
+  return impls.conv2d(x, filter, stride, pad, groups);
+}
+
+/** Batch norm in training mode: normalise with the batch statistics, which are returned for running averages. */
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): BatchNormTrainResult {
+  return impls.batchNormTrain(x, gamma, beta, eps);
+}
+
+/** Batch norm in inference mode, with running statistics. */
+export function batchNormInfer(
+  x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, mean: tf.Tensor1D, variance: tf.Tensor1D, eps = 1e-5,
+): tf.Tensor4D {
+  return tf.batchNorm(x, mean, variance, beta, gamma, eps);
+}

@@ -1,0 +1,179 @@
+/**
+ * The metrics store: one SQLite file (better-sqlite3), WAL mode, schema versioned with PRAGMA user_version.
+ * Only the coordinator of a sweep writes; `report`, `status` and `show` open it read-only and may run
+ * while a sweep is writing.
+ */
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {EnvironmentError, UsageError} from '../errors';
+
+export type Db = Database.Database;
+
+export const TRIAL_STATUSES = ['pending', 'running', 'done', 'failed', 'diverged'] as const;
+export type TrialStatus = (typeof TRIAL_STATUSES)[number];
+
+/** Each entry migrates from version i to i+1. Never edit a released entry; append a new one. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE sweeps (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    config_path TEXT,
+    config_yaml TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,              -- unix ms
+    status      TEXT NOT NULL DEFAULT 'pending', -- pending | running | done | incomplete
+    UNIQUE (name, config_hash)
+  );
+  CREATE TABLE trials (
+    id           INTEGER PRIMARY KEY,
+    sweep_id     INTEGER NOT NULL REFERENCES sweeps(id),
+    key          TEXT NOT NULL,                -- hash of the resolved trial spec
+    idx          INTEGER NOT NULL,             -- position in the expanded grid
+    variant_json TEXT NOT NULL,                -- the swept values of this cell: {"model.depth": 20, ...}
+    seed         INTEGER NOT NULL,
+    spec_json    TEXT NOT NULL,                -- the fully resolved trial spec
+    status       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'running', 'done', 'failed', 'diverged')),
+    attempt      INTEGER NOT NULL DEFAULT 0,
+    slot         INTEGER,
+    pid          INTEGER,
+    owner        TEXT,                         -- lease holder: coordinator id
+    heartbeat_at INTEGER,                      -- unix ms
+    started_at   INTEGER,
+    finished_at  INTEGER,
+    error        TEXT,
+    params       INTEGER,
+    macs         INTEGER,
+    UNIQUE (sweep_id, key)
+  );
+  CREATE INDEX trials_by_status ON trials (sweep_id, status);
+  CREATE TABLE epochs (
+    trial_id       INTEGER NOT NULL REFERENCES trials(id),
+    epoch          INTEGER NOT NULL,           -- 1-based
+    train_loss     REAL,
+    train_err      REAL,                       -- fraction in [0, 1]
+    test_loss      REAL,
+    test_err       REAL,
+    lr             REAL,
+    seconds        REAL,
+    images_per_sec REAL,
+    PRIMARY KEY (trial_id, epoch)
+  );
+  CREATE TABLE events (
+    id       INTEGER PRIMARY KEY,
+    sweep_id INTEGER REFERENCES sweeps(id),
+    trial_id INTEGER REFERENCES trials(id),
+    at       INTEGER NOT NULL,                 -- unix ms
+    kind     TEXT NOT NULL,                    -- started | retry | failed | diverged | reclaimed | signal | ...
+    message  TEXT
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+const NETWORK_FS = new Set(['nfs', 'nfs4', 'cifs', 'smb3', 'smbfs', 'fuse.sshfs', 'afs', '9p', 'fuse.gcsfuse', 'fuse.s3fs']);
+
+/** The filesystem type that holds `file` (longest mount point prefix in /proc/mounts), if known. */
+export function filesystemType(file: string): string | undefined {
+  let mounts: string;
+  try {
+    mounts = fs.readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const abs = path.resolve(file);
+  let best: {point: string; type: string} | undefined;
+  for (const line of mounts.split('\n')) {
+    const [, point, type] = line.split(' ');
+    if (!point || !type) continue;
+    const p = point.replace(/\\040/g, ' ');
+    if ((abs === p || abs.startsWith(p.endsWith('/') ? p : p + '/')) && (!best || p.length > best.point.length)) best = {point: p, type};
+  }
+  return best?.type;
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Milliseconds a writer waits for the lock before "database is locked". */
+  busyTimeoutMs?: number;
+}
+
+/** Open (and create or migrate, unless read-only) the store. */
+export function openDb(file: string, opts: OpenOptions = {}): Db {
+  const memory = file === ':memory:';
+  if (!memory) {
+    const fsType = filesystemType(path.dirname(path.resolve(file)));
+    if (fsType && NETWORK_FS.has(fsType)) {
+      throw new EnvironmentError(`${file} is on a network filesystem (${fsType}); SQLite's WAL mode needs a local disk`, {
+        hint: 'put the database on a local disk with --db /local/path/ablate.db',
+      });
+    }
+    if (opts.readonly) {
+      if (!fs.existsSync(file)) {
+        throw new UsageError(`no database at ${file}`, {hint: 'run a study first (ablate run configs/smoke.yaml) or name another file with --db'});
+      }
+    } else {
+      try {
+        fs.mkdirSync(path.dirname(path.resolve(file)), {recursive: true});
+      } catch (e) {
+        throw new EnvironmentError(`cannot create the folder of ${file}: ${(e as Error).message}`, {hint: 'choose a writable location with --db'});
+      }
+    }
+  }
+  let db: Db;
+  try {
+    db = new Database(file, {readonly: !!opts.readonly, fileMustExist: !!opts.readonly});
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+    } else {
+      const version = db.pragma('user_version', {simple: true}) as number;
+      if (version > SCHEMA_VERSION) throw new EnvironmentError(`${file} was written by a newer ablate (schema ${version})`, {hint: 'upgrade ablate'});
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    }
+  } catch (e) {
+    throw describeOpenError(file, e);
+  }
+  return db;
+}
+
+function describeOpenError(file: string, e: unknown): Error {
+  if (e instanceof EnvironmentError || e instanceof UsageError) return e;
+  const err = e as {code?: string; message: string};
+  switch (err.code) {
+    case 'SQLITE_NOTADB':
+    case 'SQLITE_CORRUPT':
+      return new UsageError(`${file} is not an ablate database (SQLite says: ${err.message})`, {
+        hint: 'name the right file with --db, or a new path to start a fresh database',
+      });
+    case 'SQLITE_READONLY':
+    case 'SQLITE_CANTOPEN':
+    case 'SQLITE_PERM':
+      return new EnvironmentError(`cannot write ${file} (SQLite says: ${err.message})`, {
+        hint: 'make the results folder writable, or choose another location with --db',
+      });
+    case 'SQLITE_FULL':
+      return new EnvironmentError(`the disk that holds ${file} is full`, {hint: 'free some space and run the same command again; it resumes'});
+    default:
+      return e as Error;
+  }
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', {simple: true}) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new EnvironmentError(`the database was written by a newer ablate (schema ${version}, this one knows ${SCHEMA_VERSION})`, {hint: 'upgrade ablate'});
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
