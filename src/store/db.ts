@@ -24,6 +24,7 @@ const MIGRATIONS: string[] = [
     config_hash TEXT NOT NULL,
     created_at  INTEGER NOT NULL,              -- unix ms
     status      TEXT NOT NULL DEFAULT 'pending', -- pending | running | done | incomplete
+    smoke       INTEGER NOT NULL DEFAULT 0,       -- 1: every trial shrunk by --smoke
     UNIQUE (name, config_hash)
   );
   CREATE TABLE trials (

@@ -1,0 +1,64 @@
+import {Args, Flags} from '@oclif/core';
+import {BaseCommand} from '../base-command';
+import {ENGINE_NAMES} from '../engine';
+
+export default class PlanCommand extends BaseCommand {
+  static summary = 'Show what a study will run: the grid, parameters and MACs per trial, without training.';
+
+  static description = `Validates the study file and expands its grid. One row per trial with the swept values, the seed,
+the model, trainable parameters (params) and multiply-accumulates per image (macs: convolutions + fully
+connected). Touches no database.`;
+
+  static examples = [
+    '<%= config.bin %> plan configs/depth-sweep.yaml',
+    '<%= config.bin %> plan configs/cardinality-sweep.yaml --json',
+    '<%= config.bin %> plan configs/depth-sweep.yaml --smoke',
+  ];
+
+  static enableJsonFlag = true;
+
+  static args = {
+    config: Args.string({description: 'YAML study file', required: true}),
+  };
+
+  static flags = {
+    smoke: Flags.boolean({description: 'plan the tiny --smoke version of every trial'}),
+    engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
+    workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+  };
+
+  async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(PlanCommand);
+    const {planStudy} = await import('../experiments/runner');
+    const plan = planStudy(args.config, {smoke: flags.smoke, engine: flags.engine, workers: flags.workers});
+    const trials = plan.trials.map((t) => ({
+      index: t.spec.index,
+      key: t.spec.key,
+      ...t.spec.variant,
+      seed: t.spec.seed,
+      model: t.model,
+      params: t.params,
+      macs: t.macs,
+      epochs: t.spec.train.epochs,
+    }));
+    const result = {name: plan.name, hash: plan.hash, resources: plan.resources, trials};
+    if (this.jsonEnabled()) return result;
+    const Table = (await import('cli-table3')).default;
+    const axes = Object.keys(plan.trials[0]?.spec.variant ?? {});
+    const table = new Table({head: ['#', ...axes, 'seed', 'model', 'params', 'MACs', 'epochs', 'key']});
+    for (const t of trials) {
+      const row = t as Record<string, unknown>;
+      table.push([t.index, ...axes.map((a) => JSON.stringify(row[a])), t.seed, t.model, human(t.params), human(t.macs), t.epochs, t.key.slice(0, 8)]);
+    }
+    this.log(`${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s) x ${plan.resources.threads} thread(s), engine ${plan.resources.engine}, executor ${plan.resources.executor}`);
+    this.log(table.toString());
+    return result;
+  }
+}
+
+function human(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}

@@ -1,0 +1,50 @@
+import {Args, Flags} from '@oclif/core';
+import {BaseCommand} from '../base-command';
+import {UsageError} from '../errors';
+
+export default class Resume extends BaseCommand {
+  static summary = 'Resume a stored sweep from the config saved with it (even if the YAML file changed or is gone).';
+
+  static description = `Finds the sweep by name or id (default: the latest), reclaims trials left running by a dead run, and
+trains what is not finished, exactly as \`ablate run\` on the original file would.`;
+
+  static examples = ['<%= config.bin %> resume', '<%= config.bin %> resume depth-sweep', '<%= config.bin %> resume 3 --retry-failed'];
+
+  static args = {
+    sweep: Args.string({description: 'sweep name or id (default: latest)'}),
+  };
+
+  static flags = {
+    'retry-failed': Flags.boolean({description: 'queue failed trials again'}),
+    workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Resume);
+    const {openDb} = await import('../store/db');
+    const db = openDb(flags.db, {readonly: true});
+    const sweep = (
+      args.sweep === undefined
+        ? db.prepare('SELECT * FROM sweeps ORDER BY id DESC LIMIT 1').get()
+        : db.prepare('SELECT * FROM sweeps WHERE id = ? OR name = ? ORDER BY id DESC LIMIT 1').get(Number(args.sweep) || -1, args.sweep)
+    ) as {id: number; name: string; config_path: string; config_yaml: string; smoke: number} | undefined;
+    db.close();
+    if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
+    const {runStudy} = await import('../experiments/runner');
+    const {createReporter} = await import('../experiments/progress');
+    const reporter = createReporter();
+    const result = await runStudy({
+      configPath: sweep.config_path,
+      configText: sweep.config_yaml,
+      smoke: !!sweep.smoke,
+      db: flags.db,
+      retryFailed: flags['retry-failed'],
+      workers: flags.workers,
+      handleSignals: true,
+      reporter,
+    }).finally(() => reporter.close());
+    const c = result.counts;
+    this.log(`sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending + c.running} not finished`);
+    if (result.exitCode !== 0) this.exit(result.exitCode);
+  }
+}

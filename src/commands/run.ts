@@ -1,0 +1,62 @@
+import {Args, Flags} from '@oclif/core';
+import {BaseCommand} from '../base-command';
+import {ENGINE_NAMES} from '../engine';
+
+export default class Run extends BaseCommand {
+  static summary = 'Train every trial of a study, storing per-epoch metrics; resumes where it stopped.';
+
+  static description = `Validates the study file, expands its grid (sweep axes x zip groups - exclude rules, x seeds), records
+every trial in the database, and trains them on a pool of workers. Each trial has a stable key (the hash of
+its resolved config): running the same command again after a crash, kill -9 or Ctrl-C skips finished trials,
+reclaims trials left running by the dead run, and continues interrupted trials from their last checkpoint.
+
+The first Ctrl-C (or SIGTERM) stops taking new trials, lets running trials checkpoint and stop, and exits
+with code 130 (143); a second one exits at once. Exit code 0 when every trial finished (diverged counts as a
+result), 1 when some failed, 2 for a bad study file.`;
+
+  static examples = [
+    {description: 'Run the main study', command: '<%= config.bin %> run configs/depth-sweep.yaml'},
+    {description: 'Check in seconds that every trial of a study builds and trains (tiny sizes)', command: '<%= config.bin %> run configs/depth-sweep.yaml --smoke'},
+    {description: 'Re-run the failed trials of a finished sweep', command: '<%= config.bin %> run configs/smoke.yaml --retry-failed'},
+    {description: 'Start over under the same name after changing the study', command: '<%= config.bin %> run configs/smoke.yaml --new'},
+  ];
+
+  static args = {
+    config: Args.string({description: 'YAML study file (see configs/)', required: true}),
+  };
+
+  static flags = {
+    smoke: Flags.boolean({description: 'shrink every trial to tiny size (synthetic 8x8 data, one epoch, narrow nets): a seconds-long check of the whole grid'}),
+    new: Flags.boolean({description: 'start a new sweep when one with this name exists with a different config'}),
+    'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
+    engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
+    workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
+    'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Run);
+    const {runStudy} = await import('../experiments/runner');
+    const {createReporter} = await import('../experiments/progress');
+    const reporter = createReporter();
+    const result = await runStudy({
+      configPath: args.config,
+      db: flags.db,
+      smoke: flags.smoke,
+      forceNew: flags.new,
+      retryFailed: flags['retry-failed'],
+      engine: flags.engine,
+      workers: flags.workers,
+      checkpointDir: flags['checkpoint-dir'],
+      handleSignals: true,
+      reporter,
+    }).finally(() => reporter.close());
+    const c = result.counts;
+    this.log(
+      `sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending + c.running} not finished` +
+        (result.signal ? ` — interrupted by ${result.signal}; run the same command to resume` : ''),
+    );
+    if (!result.signal) this.log(`see the results: ablate report ${result.sweepId}${flags.db === 'results/ablate.db' ? '' : ` --db ${flags.db}`}`);
+    if (result.exitCode !== 0) this.exit(result.exitCode);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Live progress of `ablate run`. On a terminal: a block redrawn in place (trials done/total with ETA, a
+ * line per running trial). Otherwise: plain log lines, one per finished epoch and per finished trial.
+ */
+import type {TrialRow} from '../store/store';
+import type {RunReporter} from './runner';
+import type {TrialEvent} from './trial';
+
+interface Live {
+  row: TrialRow;
+  label: string;
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss?: number;
+  err?: number;
+  ips?: number;
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '  -  ' : `${(100 * x).toFixed(2)}%`);
+
+export function formatDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${Math.round(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export function trialLabel(row: TrialRow): string {
+  const variant = Object.entries(JSON.parse(row.variant_json) as Record<string, unknown>)
+    .map(([k, v]) => `${k.split('.').pop()}=${JSON.stringify(v)}`)
+    .join(' ');
+  return `#${row.id} ${variant || 'base'} seed=${row.seed}`;
+}
+
+export function createReporter(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): RunReporter & {close(): void} {
+  const tty = !!out.isTTY && process.env.TERM !== 'dumb';
+  const live = new Map<number, Live>();
+  let total = 0;
+  let done = 0;
+  let doneThisRun = 0;
+  let name = '';
+  const started = Date.now();
+  let drawn = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const eta = () => {
+    if (doneThisRun === 0) {
+      // Estimate from the running trials' fraction done.
+      const fractions = [...live.values()].map((l) => (l.epoch - 1 + (l.steps ? l.step / l.steps : 0)) / Math.max(1, l.epochs));
+      const progress = fractions.reduce((a, b) => a + b, 0);
+      if (progress <= 0.01) return '?';
+      return formatDuration(((Date.now() - started) / 1000 / progress) * (total - done - progress));
+    }
+    const per = (Date.now() - started) / 1000 / doneThisRun;
+    return formatDuration(per * (total - done));
+  };
+  const clear = () => {
+    if (drawn > 0) out.write(`\x1b[${drawn}A\x1b[0J`);
+    drawn = 0;
+  };
+  const draw = () => {
+    if (!tty) return;
+    clear();
+    const lines = [`${name}: ${done}/${total} trials done, ${live.size} running, elapsed ${formatDuration((Date.now() - started) / 1000)}, ETA ${eta()}`];
+    for (const l of live.values()) {
+      lines.push(
+        `  ${l.label.padEnd(40)} epoch ${l.epoch}/${l.epochs} step ${l.step}/${l.steps}  loss ${l.loss?.toFixed(3) ?? '-'}  err ${pct(l.err)}  ${l.ips ? `${l.ips.toFixed(1)} img/s` : ''}`,
+      );
+    }
+    out.write(lines.map((s) => s.slice(0, (out.columns || 120) - 1)).join('\n') + '\n');
+    drawn = lines.length;
+  };
+  const log = (line: string) => {
+    if (tty) {
+      clear();
+      out.write(line + '\n');
+      draw();
+    } else out.write(line + '\n');
+  };
+
+  return {
+    start(info) {
+      total = info.total;
+      done = info.done;
+      name = info.name;
+      log(`${info.resumed ? 'resuming' : 'starting'} sweep ${info.name} (id ${info.sweepId}): ${info.total} trials, ${info.done} already finished; ${info.workers} worker(s), engine ${info.engine}`);
+      if (tty) timer = setInterval(draw, 500);
+    },
+    warn(message) {
+      if (tty) clear();
+      err.write(`warning: ${message}\n`);
+      draw();
+    },
+    trialStart(row) {
+      const spec = JSON.parse(row.spec_json) as {train: {epochs: number}};
+      live.set(row.id, {row, label: trialLabel(row), epoch: 1, epochs: spec.train.epochs, step: 0, steps: 0});
+      if (!tty) log(`${trialLabel(row)}: started (attempt ${row.attempt})`);
+    },
+    trialEvent(row, ev: TrialEvent) {
+      const l = live.get(row.id);
+      if (!l) return;
+      if (ev.type === 'progress') Object.assign(l, {epoch: ev.epoch, step: ev.step, steps: ev.steps, loss: ev.loss, ips: ev.imagesPerSec});
+      if (ev.type === 'epoch') {
+        Object.assign(l, {epoch: Math.min(l.epochs, ev.row.epoch + 1), step: 0, err: ev.row.test_err ?? undefined, ips: ev.row.images_per_sec ?? l.ips});
+        if (!tty) {
+          log(
+            `${l.label}: epoch ${ev.row.epoch}/${l.epochs} train loss ${ev.row.train_loss?.toFixed(4) ?? '-'} err ${pct(ev.row.train_err)} | test loss ${ev.row.test_loss?.toFixed(4) ?? '-'} err ${pct(ev.row.test_err)} | ${ev.row.images_per_sec?.toFixed(1) ?? '-'} img/s`,
+          );
+        }
+      }
+    },
+    trialEnd(row, status, detail) {
+      const l = live.get(row.id);
+      live.delete(row.id);
+      if (status === 'done' || status === 'diverged' || status === 'failed') {
+        done++;
+        doneThisRun++;
+      }
+      const what = status === 'done' && l?.err !== undefined ? `done, test error ${pct(l.err)}` : status;
+      log(`${trialLabel(row)}: ${what}${detail ? ` (${detail.split('\n')[0]})` : ''}  [${done}/${total}, ETA ${eta()}]`);
+    },
+    stopping(signal) {
+      log(`${signal}: stopping — running trials checkpoint and stop; press Ctrl-C again to exit at once (the next run resumes either way)`);
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      draw();
+    },
+  };
+}

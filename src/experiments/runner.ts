@@ -1,0 +1,267 @@
+/**
+ * The coordinator of `ablate run`: validate, expand, record the grid, lease trials to executor slots
+ * (FIFO), write every event to the store, and stop cleanly on the first Ctrl-C / SIGTERM.
+ * It is the only writer of the database.
+ */
+import * as path from 'node:path';
+import {datasetInfo} from '../data';
+import {countMacs, countParams, describeModel, resolveModelSpec} from '../models';
+import {EnvironmentError} from '../errors';
+import {Store, type TrialRow} from '../store/store';
+import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
+import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
+import {configHash, expandStudy, type TrialSpec} from './sweep';
+import type {TrialEvent, TrialOutcome} from './trial';
+import type {EngineName} from '../engine';
+
+export interface PlannedTrial {
+  spec: TrialSpec;
+  model: string;
+  params: number;
+  macs: number;
+}
+
+export interface Plan {
+  study: LoadedStudy;
+  name: string;
+  trials: PlannedTrial[];
+  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  hash: string;
+}
+
+export interface PlanOptions {
+  smoke?: boolean;
+  engine?: EngineName;
+  workers?: number;
+}
+
+/** Validate and expand a study without touching the database. */
+export function planStudy(configPath: string, opts: PlanOptions & {configText?: string} = {}): Plan {
+  const study = opts.configText !== undefined ? parseStudy(opts.configText, configPath) : loadStudy(configPath);
+  const specs = expandStudy(study, {smoke: opts.smoke});
+  const trials = specs.map((spec) => {
+    const modelSpec = resolveModelSpec(spec.model);
+    const info = datasetInfo(spec.dataset);
+    return {spec, model: describeModel(modelSpec), params: countParams(modelSpec, info.shape, info.classes), macs: countMacs(modelSpec, info.shape, info.classes)};
+  });
+  const r = study.config.resources;
+  const resources = {
+    ...resolveResources({...r, workers: opts.workers ?? r.workers}),
+    engine: opts.engine ?? r.engine,
+    retries: r.retries,
+  };
+  // Never more slots than trials.
+  resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
+  return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
+}
+
+export interface RunReporter {
+  start?(info: {sweepId: number; name: string; total: number; done: number; workers: number; engine: EngineName; resumed: boolean}): void;
+  warn?(message: string): void;
+  trialStart?(trial: TrialRow): void;
+  trialEvent?(trial: TrialRow, event: TrialEvent): void;
+  trialEnd?(trial: TrialRow, status: string, detail?: string): void;
+  stopping?(signal: string): void;
+}
+
+export interface RunOptions extends PlanOptions {
+  configPath: string;
+  /** The study's text when it comes from the database (ablate resume) rather than the file. */
+  configText?: string;
+  db: string;
+  /** Start a new sweep when the name exists with a different config. */
+  forceNew?: boolean;
+  /** Queue failed trials of this sweep again. */
+  retryFailed?: boolean;
+  reporter?: RunReporter;
+  /** Folder for checkpoints; default: `checkpoints/` beside the database. */
+  checkpointDir?: string;
+  /** Seconds after which another host's running trial counts as abandoned. */
+  staleAfterS?: number;
+  /** Install SIGINT/SIGTERM handlers (the CLI does; tests may drive `abort` instead). */
+  handleSignals?: boolean;
+  abort?: AbortSignal;
+}
+
+export interface RunResult {
+  sweepId: number;
+  name: string;
+  counts: Record<string, number>;
+  /** Set when the run was interrupted by a signal. */
+  signal?: 'SIGINT' | 'SIGTERM';
+  exitCode: number;
+}
+
+const HEARTBEAT_MS = 5_000;
+const FORCE_AFTER_MS = 25_000;
+
+export async function runStudy(opts: RunOptions): Promise<RunResult> {
+  const plan = planStudy(opts.configPath, opts);
+  const rep = opts.reporter ?? {};
+  const store = new Store(opts.db);
+  let executor: Executor | undefined;
+  const cleanups: (() => void)[] = [];
+  try {
+    const {sweep} = store.openSweep({
+      name: plan.name,
+      configPath: opts.configText !== undefined ? opts.configPath : path.resolve(opts.configPath),
+      yaml: plan.study.text,
+      hash: plan.hash,
+      smoke: opts.smoke,
+      forceNew: opts.forceNew,
+    });
+    store.addTrials(
+      sweep.id,
+      plan.trials.map((t) => ({key: t.spec.key, idx: t.spec.index, variant: t.spec.variant, seed: t.spec.seed, spec: t.spec, params: t.params, macs: t.macs})),
+    );
+    for (const r of store.reclaim(sweep.id, (opts.staleAfterS ?? 60) * 1000)) rep.warn?.(`trial ${r.id} was left running by a stopped run; it will run again from its last checkpoint`);
+    if (opts.retryFailed) store.requeueFailed(sweep.id);
+    const before = store.counts(sweep.id);
+    const total = Object.values(before).reduce((a, b) => a + b, 0);
+    const {resources} = plan;
+    const checkpointDir = opts.checkpointDir ?? path.join(path.dirname(path.resolve(opts.db)), 'checkpoints');
+    rep.start?.({sweepId: sweep.id, name: plan.name, total, done: before.done + before.diverged, workers: resources.workers, engine: resources.engine, resumed: total - before.pending > 0});
+    if (before.pending === 0) {
+      const counts = store.counts(sweep.id);
+      return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
+    }
+    store.setSweepStatus(sweep.id, 'running');
+    executor = await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
+
+    // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
+    let stopping: RunResult['signal'];
+    let wake: () => void = () => undefined;
+    const running = new Map<number, {row: TrialRow; handle: RunningTrial}>();
+    const requestStop = (signal: 'SIGINT' | 'SIGTERM') => {
+      if (stopping) {
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+      stopping = signal;
+      rep.stopping?.(signal);
+      store.event(sweep.id, null, 'signal', `${signal}: stopping after running trials checkpoint`);
+      for (const {handle} of running.values()) handle.stop();
+      const force = setTimeout(() => wake(), FORCE_AFTER_MS);
+      force.unref();
+      wake();
+    };
+    if (opts.handleSignals) {
+      const onInt = () => requestStop('SIGINT');
+      const onTerm = () => requestStop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      cleanups.push(() => process.off('SIGINT', onInt), () => process.off('SIGTERM', onTerm));
+    }
+    if (opts.abort) {
+      const onAbort = () => requestStop('SIGTERM');
+      opts.abort.addEventListener('abort', onAbort);
+      cleanups.push(() => opts.abort!.removeEventListener('abort', onAbort));
+    }
+    const beat = setInterval(() => store.heartbeat([...running.keys()]), HEARTBEAT_MS);
+    cleanups.push(() => clearInterval(beat));
+
+    let writeError: unknown;
+    const free = Array.from({length: resources.workers}, (_, i) => i);
+    const finished: Promise<void>[] = [];
+    const startOne = (slot: number): boolean => {
+      const row = store.claimNext(sweep.id, slot, process.pid);
+      if (!row) return false;
+      const spec = JSON.parse(row.spec_json) as TrialSpec;
+      rep.trialStart?.(row);
+      const handle = executor!.start(
+        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        slot,
+        (ev) => onEvent(row, ev),
+      );
+      running.set(row.id, {row, handle});
+      const settled = handle.done.then(
+        (outcome) => onOutcome(row, outcome),
+        (err) => onError(row, err),
+      ).finally(() => {
+        running.delete(row.id);
+        free.push(slot);
+        wake();
+      });
+      finished.push(settled.catch((e) => void (writeError ??= e)));
+      return true;
+    };
+    let warned = false;
+    const onEvent = (row: TrialRow, ev: TrialEvent) => {
+      if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'engine') {
+        store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
+        if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);
+        if (ev.engine.warning && !warned) {
+          warned = true;
+          rep.warn?.(ev.engine.warning);
+        }
+      }
+      rep.trialEvent?.(row, ev);
+    };
+    const onOutcome = (row: TrialRow, outcome: TrialOutcome) => {
+      if (outcome.status === 'stopped') {
+        store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: `stopped after epoch ${outcome.epochs}; resumable from its checkpoint`});
+        rep.trialEnd?.(row, 'stopped');
+        return;
+      }
+      store.finishTrial(row.id, outcome.status, {error: outcome.error});
+      rep.trialEnd?.(row, outcome.status, outcome.error);
+    };
+    const onError = (row: TrialRow, err: Error) => {
+      const current = store.trial(row.id);
+      if (err instanceof WorkerCrash && current.attempt <= resources.retries && !stopping) {
+        store.finishTrial(row.id, 'pending', {event: 'retry', eventMessage: `${err.message}; retrying (attempt ${current.attempt + 1} of ${resources.retries + 1})`});
+        rep.trialEnd?.(row, 'retry', err.message);
+        return;
+      }
+      if (err instanceof WorkerCrash && stopping) {
+        store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: err.message});
+        return;
+      }
+      const message = err instanceof TrialFailure || err instanceof WorkerCrash ? err.message : String(err?.stack ?? err);
+      store.finishTrial(row.id, 'failed', {error: message});
+      rep.trialEnd?.(row, 'failed', message);
+    };
+
+    let forcedAt: number | undefined;
+    for (;;) {
+      while (!stopping && free.length > 0) {
+        const slot = free.shift()!;
+        if (!startOne(slot)) {
+          free.unshift(slot);
+          break;
+        }
+      }
+      if (running.size === 0) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      if (stopping && running.size > 0) {
+        forcedAt ??= Date.now();
+        if (Date.now() - forcedAt >= FORCE_AFTER_MS - 100) {
+          // Running trials did not stop in time: give their leases back; they resume from the last checkpoint.
+          for (const {row} of running.values()) store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: 'did not stop in time; resumes from its last checkpoint'});
+          running.clear();
+          break;
+        }
+      }
+    }
+    if (!stopping) await Promise.all(finished);
+    if (writeError) throw writeError;
+    const counts = store.counts(sweep.id);
+    const complete = counts.pending === 0 && counts.running === 0;
+    store.setSweepStatus(sweep.id, complete ? 'done' : 'incomplete');
+    const exitCode = stopping ? (stopping === 'SIGINT' ? 130 : 143) : counts.failed > 0 || !complete ? 1 : 0;
+    return {sweepId: sweep.id, name: plan.name, counts, signal: stopping, exitCode};
+  } catch (e) {
+    const code = (e as {code?: string}).code;
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+      throw new EnvironmentError('the disk is full', {hint: 'free some space and run the same command again; it resumes where it stopped'});
+    }
+    if (code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_READONLY') {
+      throw new EnvironmentError(`cannot write results: ${(e as Error).message}`, {hint: 'make the results folder writable or choose another with --db'});
+    }
+    throw e;
+  } finally {
+    for (const c of cleanups) c();
+    await executor?.close();
+    store.close();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * One trial: build the data and the network, train with an explicit loop (tf.variableGrads + SGD), evaluate
+ * every epoch, checkpoint, and report events. Runs inside a worker (thread or child process); it never
+ * touches the database — the coordinator writes what it emits.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {batches, hashSeed, loadDataset} from '../data';
+import {initEngine, type EngineInfo, type EngineName} from '../engine';
+import {buildModel, resolveModelSpec} from '../models';
+import type {Model} from '../models/types';
+import type {EpochRow} from '../store/store';
+import {loadCheckpoint, saveCheckpoint, type CheckpointState, type PartialEpoch} from './checkpoint';
+import {Sgd} from './optimizer';
+import {learningRate} from './schedule';
+import type {TrialSpec} from './sweep';
+
+export type TrialEvent =
+  | {type: 'engine'; engine: EngineInfo; pid: number; device: string | null}
+  | {type: 'progress'; epoch: number; step: number; steps: number; loss: number; imagesPerSec: number}
+  | {type: 'epoch'; row: EpochRow};
+
+export interface TrialOutcome {
+  /** stopped: interrupted on request after a checkpoint; the trial is resumable. */
+  status: 'done' | 'diverged' | 'stopped';
+  epochs: number;
+  error?: string;
+}
+
+export interface RunTrialOptions {
+  engine: EngineName;
+  threads: number;
+  /** Where this trial's checkpoint lives; no checkpoints when absent. */
+  checkpointFile?: string;
+  /** Polled between steps: true asks the trial to checkpoint and return `stopped`. */
+  shouldStop?: () => boolean;
+  emit: (event: TrialEvent) => void;
+  /** Minimum milliseconds between progress events. */
+  progressEveryMs?: number;
+}
+
+let engineReady: {name: EngineName; threads: number; info: Promise<EngineInfo>} | undefined;
+
+/** Initialise the engine once per worker (a worker runs many trials). */
+export function ensureEngine(name: EngineName, threads: number): Promise<EngineInfo> {
+  if (!engineReady || engineReady.name !== name || engineReady.threads !== threads) {
+    engineReady = {name, threads, info: initEngine(name, threads)};
+  }
+  return engineReady.info;
+}
+
+export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<TrialOutcome> {
+  const engine = await ensureEngine(opts.engine, opts.threads);
+  opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
+
+  const data = await loadDataset(spec.dataset);
+  const model = buildModel(resolveModelSpec(spec.model), data.shape, data.classes, {seed: spec.seed});
+  const {train} = spec;
+  const sgd = new Sgd(model.trainable, {
+    momentum: train.optimizer.momentum,
+    weightDecay: train.optimizer.weight_decay,
+    nesterov: train.optimizer.nesterov,
+  });
+  try {
+    return await trainLoop(spec, opts, data, model, sgd);
+  } finally {
+    sgd.dispose();
+    model.dispose();
+  }
+}
+
+type Dataset = Awaited<ReturnType<typeof loadDataset>>;
+
+async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, model: Model, sgd: Sgd): Promise<TrialOutcome> {
+  const {train} = spec;
+  const {height, width, channels} = data.shape;
+  const batchSize = Math.min(train.batch_size, data.train.n);
+  // A last batch of one image would give batch norm a zero variance; drop it then (and only then).
+  const dropLast = data.train.n % batchSize === 1;
+  const steps = dropLast ? Math.floor(data.train.n / batchSize) : Math.ceil(data.train.n / batchSize);
+  const vars = [...model.trainable.values()];
+  const keyOf = new Map([...model.trainable].map(([k, v]) => [v.name, k]));
+
+  let resume: CheckpointState | undefined;
+  if (opts.checkpointFile) resume = loadCheckpoint(opts.checkpointFile);
+  if (resume) restoreState(resume, model, sgd);
+  const history: EpochRow[] = resume?.history.slice() ?? [];
+  // Replay what the checkpoint knows, so the store has every epoch row even if the last write was lost.
+  for (const row of history) opts.emit({type: 'epoch', row});
+
+  const checkpoint = (epoch: number, step: number, partial?: PartialEpoch) => {
+    if (!opts.checkpointFile) return;
+    saveCheckpoint(opts.checkpointFile, {epoch, step, partial, history, tensors: snapshot(model, sgd)});
+  };
+
+  let lastProgress = 0;
+  for (let epoch = resume?.epoch ?? 0; epoch < train.epochs; epoch++) {
+    const startStep = resume && epoch === resume.epoch ? resume.step : 0;
+    const acc: PartialEpoch = startStep > 0 && resume?.partial ? {...resume.partial} : {lossSum: 0, errSum: 0, seen: 0, seconds: 0};
+    let lr = learningRate(train, epoch);
+    let step = 0;
+    let t0 = performance.now();
+    for (const batch of batches(data.train, data.shape, {
+      batchSize, shuffle: true, seed: spec.seed, epoch, augment: spec.dataset.augment, dropLast,
+    })) {
+      if (step < startStep) {
+        step++;
+        continue;
+      }
+      lr = learningRate(train, epoch + step / steps);
+      const {loss, wrong} = trainStep(model, sgd, vars, keyOf, batch, [height, width, channels], data.classes, lr, hashSeed(spec.seed, epoch, step));
+      step++;
+      if (!Number.isFinite(loss)) {
+        acc.seconds += (performance.now() - t0) / 1000;
+        history.push({epoch: epoch + 1, train_loss: null, train_err: null, test_loss: null, test_err: null, lr, seconds: acc.seconds, images_per_sec: null});
+        opts.emit({type: 'epoch', row: history[history.length - 1]});
+        return {status: 'diverged', epochs: epoch + 1, error: `loss became ${loss} at epoch ${epoch + 1}, step ${step}`};
+      }
+      acc.lossSum += loss * batch.n;
+      acc.errSum += wrong;
+      acc.seen += batch.n;
+      const now = performance.now();
+      if (now - lastProgress > (opts.progressEveryMs ?? 1000)) {
+        lastProgress = now;
+        opts.emit({type: 'progress', epoch: epoch + 1, step, steps, loss, imagesPerSec: acc.seen / (acc.seconds + (now - t0) / 1000)});
+      }
+      if (step < steps && opts.shouldStop?.()) {
+        acc.seconds += (performance.now() - t0) / 1000;
+        checkpoint(epoch, step, acc);
+        return {status: 'stopped', epochs: epoch};
+      }
+    }
+    acc.seconds += (performance.now() - t0) / 1000;
+    const test = evaluate(model, data.test, data.shape, data.classes, batchSize);
+    const row: EpochRow = {
+      epoch: epoch + 1,
+      train_loss: acc.lossSum / acc.seen,
+      train_err: acc.errSum / acc.seen,
+      test_loss: test.loss,
+      test_err: test.err,
+      lr,
+      seconds: acc.seconds,
+      images_per_sec: acc.seen / acc.seconds,
+    };
+    history.push(row);
+    const last = epoch + 1 === train.epochs;
+    const stop = !last && !!opts.shouldStop?.();
+    if (last || stop || (train.checkpoint_every > 0 && (epoch + 1) % train.checkpoint_every === 0)) checkpoint(epoch + 1, 0);
+    opts.emit({type: 'epoch', row});
+    if (!Number.isFinite(test.loss)) return {status: 'diverged', epochs: epoch + 1, error: `test loss became ${test.loss} at epoch ${epoch + 1}`};
+    if (stop) return {status: 'stopped', epochs: epoch + 1};
+    t0 = performance.now();
+  }
+  return {status: 'done', epochs: train.epochs};
+}
+
+function trainStep(
+  model: Model, sgd: Sgd, vars: tf.Variable[], keyOf: Map<string, string>,
+  batch: {x: Float32Array; y: Int32Array; n: number}, hwc: [number, number, number], classes: number, lr: number, seed: number,
+): {loss: number; wrong: number} {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(batch.x, [batch.n, ...hwc]);
+    const labels = tf.tensor1d(batch.y, 'int32');
+    let wrong: tf.Scalar | undefined;
+    const {value, grads} = tf.variableGrads(() => {
+      const logits = model.apply(x, {training: true, seed});
+      wrong = tf.keep(countWrong(logits, labels));
+      return crossEntropy(logits, labels, classes);
+    }, vars);
+    const loss = value.dataSync()[0];
+    const wrongCount = wrong!.dataSync()[0];
+    wrong!.dispose();
+    if (Number.isFinite(loss)) sgd.step(new Map(Object.entries(grads).map(([name, g]) => [keyOf.get(name) ?? name, g])), lr);
+    return {loss, wrong: wrongCount};
+  });
+}
+
+function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
+  const oneHot = tf.oneHot(labels, classes);
+  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1)));
+}
+
+function countWrong(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar;
+}
+
+function evaluate(model: Model, split: Dataset['test'], shape: Dataset['shape'], classes: number, batchSize: number): {loss: number; err: number} {
+  let lossSum = 0;
+  let wrong = 0;
+  let seen = 0;
+  for (const batch of batches(split, shape, {batchSize, shuffle: false, seed: 0, epoch: 0})) {
+    tf.tidy(() => {
+      const x = tf.tensor4d(batch.x, [batch.n, shape.height, shape.width, shape.channels]);
+      const labels = tf.tensor1d(batch.y, 'int32');
+      const logits = model.apply(x, {training: false});
+      lossSum += crossEntropy(logits, labels, classes).dataSync()[0] * batch.n;
+      wrong += countWrong(logits, labels).dataSync()[0];
+      seen += batch.n;
+    });
+  }
+  return {loss: lossSum / seen, err: wrong / seen};
+}
+
+function snapshot(model: Model, sgd: Sgd): CheckpointState['tensors'] {
+  const out: CheckpointState['tensors'] = new Map();
+  const add = (prefix: string, vars: Map<string, tf.Variable>) => {
+    for (const [name, v] of vars) out.set(prefix + name, {shape: v.shape, data: v.dataSync() as Float32Array});
+  };
+  add('param/', model.trainable);
+  add('state/', model.state);
+  add('momentum/', sgd.velocity);
+  return out;
+}
+
+function restoreState(ckpt: CheckpointState, model: Model, sgd: Sgd): void {
+  const load = (prefix: string, vars: Map<string, tf.Variable>) => {
+    for (const [name, v] of vars) {
+      const t = ckpt.tensors.get(prefix + name);
+      if (!t || t.shape.join('x') !== v.shape.join('x')) {
+        throw new Error(`checkpoint does not match the model: ${prefix + name} ${t ? `has shape ${t.shape.join('x')}, expected ${v.shape.join('x')}` : 'is missing'}`);
+      }
+      v.assign(tf.tensor(t.data, t.shape));
+    }
+  };
+  tf.tidy(() => {
+    load('param/', model.trainable);
+    load('state/', model.state);
+    load('momentum/', sgd.velocity);
+  });
+}
+
+/** Final weights of a finished trial, read back from its checkpoint (for tests and exports). */
+export function checkpointWeights(file: string): Map<string, Float32Array> | undefined {
+  const ckpt = loadCheckpoint(file);
+  if (!ckpt) return undefined;
+  return new Map([...ckpt.tensors].map(([k, t]) => [k, t.data]));
+}

@@ -1,0 +1,37 @@
+/**
+ * What a worker (thread or child process) does with one job: run the trial and report every event,
+ * then exactly one `result` or `error` message. Thrown errors are trial failures; a worker that dies
+ * instead is a crash, which the coordinator detects on its side.
+ */
+import type {EngineName} from '../engine';
+import type {TrialSpec} from './sweep';
+import {runTrial, type TrialEvent, type TrialOutcome} from './trial';
+
+export interface TrialJob {
+  trialId: number;
+  spec: TrialSpec;
+  engine: EngineName;
+  threads: number;
+  checkpointFile?: string;
+}
+
+export type WorkerMessage =
+  | TrialEvent
+  | {type: 'result'; outcome: TrialOutcome}
+  | {type: 'error'; message: string; stack?: string};
+
+export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m: WorkerMessage) => void): Promise<void> {
+  try {
+    const outcome = await runTrial(job.spec, {
+      engine: job.engine,
+      threads: job.threads,
+      checkpointFile: job.checkpointFile,
+      shouldStop,
+      emit: send,
+    });
+    send({type: 'result', outcome});
+  } catch (e) {
+    const err = e as Error;
+    send({type: 'error', message: err?.message ?? String(e), stack: err?.stack});
+  }
+}
