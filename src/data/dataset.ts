@@ -1,0 +1,169 @@
+/**
+ * loadDataset: the validated `dataset:` section -> normalised NHWC train and test splits.
+ * Synchronous: files are read with readFileSync and gunzipSync (a worker loads once, then trains
+ * for minutes; nothing else runs on its thread meanwhile).
+ *
+ * Parsed files are cached per process by absolute path, and the last few finished datasets by
+ * their resolved config, because one worker runs many trials on the same data. The arrays of a
+ * returned Dataset are shared between callers: read them, never write them.
+ */
+import * as path from 'node:path';
+import type {InputShape} from '../models/types';
+import type {Split} from './batches';
+import {FASHION_MNIST_DEFAULT_PATH, datasetInfo, parseDatasetConfig, type DatasetConfig, type DatasetConfigInput, type DatasetName} from './config';
+import {syntheticSplit} from './synthetic';
+
+export interface Dataset {
+  name: DatasetName;
+  shape: InputShape;
+  classes: number;
+  train: Split;
+  test: Split;
+  /**
+   * Per-channel statistics of the training split that were used to normalise both splits:
+   * x = (pixel - mean) / std, with pixel in [0, 1] for image files and raw values for synthetic
+   * data. mean 0 and std 1 when `normalize: false`.
+   */
+  mean: number[];
+  std: number[];
+}
+
+export interface LoadOptions {
+  /** Folder that a relative `dataset.path` is resolved against (default: the working directory). */
+  baseDir?: string;
+}
+
+/** Images as stored (bytes 0..255 for files, floats for synthetic), before normalisation. */
+export interface RawImages {
+  /** NHWC. */
+  x: Uint8Array | Float32Array;
+  y: Int32Array;
+  n: number;
+}
+
+export interface RawDataset {
+  shape: InputShape;
+  classes: number;
+  train: RawImages;
+  test: RawImages;
+}
+
+const datasetCache = new Map<string, Dataset>();
+const DATASET_CACHE_SIZE = 2;
+
+/** Forgets every cached file and dataset (tests; or to free memory between studies). */
+export function clearDatasetCache(): void {
+  datasetCache.clear();
+  for (const clear of fileCacheClearers) clear();
+}
+
+const fileCacheClearers: Array<() => void> = [];
+/** Lets each file reader register its cache with clearDatasetCache. */
+export function registerFileCache(clear: () => void): void {
+  fileCacheClearers.push(clear);
+}
+
+type FileLoader = (cfg: DatasetConfig, dir: string) => RawDataset;
+const fileLoaders = new Map<DatasetName, FileLoader>();
+/** File formats plug in here (IDX, CIFAR binary), keeping this module free of their details. */
+export function registerFileLoader(names: DatasetName[], loader: FileLoader): void {
+  for (const n of names) fileLoaders.set(n, loader);
+}
+
+/** The folder or file that `cfg.path` names, made absolute. */
+export function resolveDatasetPath(cfg: DatasetConfig, opts: LoadOptions = {}): string | undefined {
+  if (cfg.name === 'synthetic') return undefined;
+  const p = cfg.path ?? (cfg.name === 'fashion-mnist' ? FASHION_MNIST_DEFAULT_PATH : undefined);
+  return p === undefined ? undefined : path.resolve(opts.baseDir ?? process.cwd(), p);
+}
+
+function channelStats(x: Uint8Array | Float32Array, channels: number, scale: number): {mean: number[]; std: number[]} {
+  const sum = new Float64Array(channels);
+  const sq = new Float64Array(channels);
+  const len = x.length;
+  for (let i = 0; i < len; i += channels) {
+    for (let c = 0; c < channels; c++) {
+      const v = x[i + c] * scale;
+      sum[c] += v;
+      sq[c] += v * v;
+    }
+  }
+  const count = len / channels;
+  const mean: number[] = [];
+  const std: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    const m = count > 0 ? sum[c] / count : 0;
+    const variance = count > 0 ? Math.max(0, sq[c] / count - m * m) : 0;
+    mean.push(m);
+    // A constant channel (e.g. a blank test fixture) is only centred, not divided by zero.
+    std.push(variance > 1e-12 ? Math.sqrt(variance) : 1);
+  }
+  return {mean, std};
+}
+
+/** First `n` images of `raw`, as floats: (value * scale - mean[c]) / std[c]. */
+function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[]): Split {
+  const px = shape.height * shape.width * shape.channels;
+  const c = shape.channels;
+  const x = new Float32Array(n * px);
+  const src = raw.x;
+  const mul = std.map((s) => scale / s);
+  const add = mean.map((m, i) => -m / std[i]);
+  for (let i = 0; i < n * px; i += c) {
+    for (let ch = 0; ch < c; ch++) x[i + ch] = src[i + ch] * mul[ch] + add[ch];
+  }
+  return {x, y: raw.y.slice(0, n), n};
+}
+
+function rawDataset(cfg: DatasetConfig, opts: LoadOptions): RawDataset {
+  if (cfg.name === 'synthetic') {
+    const info = datasetInfo(cfg);
+    return {
+      shape: info.shape,
+      classes: info.classes,
+      train: syntheticSplit(info.shape, info.classes, 'train', info.trainSize),
+      test: syntheticSplit(info.shape, info.classes, 'test', info.testSize),
+    };
+  }
+  const loader = fileLoaders.get(cfg.name);
+  if (!loader) throw new Error(`no file loader registered for dataset ${cfg.name}`);
+  return loader(cfg, resolveDatasetPath(cfg, opts)!);
+}
+
+/**
+ * Loads (or takes from the cache) the dataset of a `dataset:` section: the first train_size /
+ * test_size images of each split, NHWC, normalised per channel with the training split's
+ * statistics when `normalize` is on. Throws UsageError for an invalid section and
+ * EnvironmentError for missing or corrupt files.
+ */
+export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: LoadOptions = {}): Dataset {
+  const cfg = parseDatasetConfig(input);
+  // augment changes batches, not the data: leave it out of the cache key.
+  const {augment: _augment, ...dataPart} = cfg;
+  const key = JSON.stringify({...dataPart, path: resolveDatasetPath(cfg, opts)});
+  const hit = datasetCache.get(key);
+  if (hit) {
+    datasetCache.delete(key);
+    datasetCache.set(key, hit);
+    return hit;
+  }
+  const raw = rawDataset(cfg, opts);
+  const nTrain = Math.min(cfg.train_size ?? raw.train.n, raw.train.n);
+  const nTest = Math.min(cfg.test_size ?? raw.test.n, raw.test.n);
+  const c = raw.shape.channels;
+  const scale = raw.train.x instanceof Uint8Array ? 1 / 255 : 1;
+  const trainPart = raw.train.x.subarray(0, nTrain * raw.shape.height * raw.shape.width * c);
+  const stats = cfg.normalize ? channelStats(trainPart, c, scale) : {mean: new Array(c).fill(0), std: new Array(c).fill(1)};
+  const ds: Dataset = {
+    name: cfg.name,
+    shape: raw.shape,
+    classes: raw.classes,
+    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std),
+    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std),
+    mean: stats.mean,
+    std: stats.std,
+  };
+  datasetCache.set(key, ds);
+  while (datasetCache.size > DATASET_CACHE_SIZE) datasetCache.delete(datasetCache.keys().next().value!);
+  return ds;
+}
