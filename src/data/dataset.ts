@@ -3,14 +3,17 @@
  * Synchronous: files are read with readFileSync and gunzipSync (a worker loads once, then trains
  * for minutes; nothing else runs on its thread meanwhile).
  *
- * Parsed files are cached per process by absolute path, and the last few finished datasets by
- * their resolved config, because one worker runs many trials on the same data. The arrays of a
+ * Decompressed files are cached per process by absolute path, and finished datasets (up to 1 GiB)
+ * by their resolved config, because one worker runs many trials on the same data. The arrays of a
  * returned Dataset are shared between callers: read them, never write them.
  */
 import * as path from 'node:path';
+import {EnvironmentError} from '../errors';
 import type {InputShape} from '../models/types';
 import type {Split} from './batches';
 import {FASHION_MNIST_DEFAULT_PATH, datasetInfo, parseDatasetConfig, type DatasetConfig, type DatasetConfigInput, type DatasetName} from './config';
+import {clearFileCache} from './files';
+import {loadIdxDataset} from './idx';
 import {syntheticSplit} from './synthetic';
 
 export interface Dataset {
@@ -48,26 +51,30 @@ export interface RawDataset {
   test: RawImages;
 }
 
+/** Finished datasets by resolved config, newest last; bounded by their total size. */
 const datasetCache = new Map<string, Dataset>();
-const DATASET_CACHE_SIZE = 2;
+const DATASET_CACHE_BYTES = 2 ** 30;
 
 /** Forgets every cached file and dataset (tests; or to free memory between studies). */
 export function clearDatasetCache(): void {
   datasetCache.clear();
-  for (const clear of fileCacheClearers) clear();
+  clearFileCache();
 }
 
-const fileCacheClearers: Array<() => void> = [];
-/** Lets each file reader register its cache with clearDatasetCache. */
-export function registerFileCache(clear: () => void): void {
-  fileCacheClearers.push(clear);
+function datasetBytes(d: Dataset): number {
+  return d.train.x.byteLength + d.test.x.byteLength + d.train.y.byteLength + d.test.y.byteLength;
 }
 
-type FileLoader = (cfg: DatasetConfig, dir: string) => RawDataset;
-const fileLoaders = new Map<DatasetName, FileLoader>();
-/** File formats plug in here (IDX, CIFAR binary), keeping this module free of their details. */
-export function registerFileLoader(names: DatasetName[], loader: FileLoader): void {
-  for (const n of names) fileLoaders.set(n, loader);
+function remember(key: string, ds: Dataset): void {
+  datasetCache.set(key, ds);
+  let total = 0;
+  for (const d of datasetCache.values()) total += datasetBytes(d);
+  // Evict the oldest entries while over budget, always keeping the one just added.
+  for (const [k, d] of datasetCache) {
+    if (total <= DATASET_CACHE_BYTES || k === key) break;
+    datasetCache.delete(k);
+    total -= datasetBytes(d);
+  }
 }
 
 /** The folder or file that `cfg.path` names, made absolute. */
@@ -125,9 +132,15 @@ function rawDataset(cfg: DatasetConfig, opts: LoadOptions): RawDataset {
       test: syntheticSplit(info.shape, info.classes, 'test', info.testSize),
     };
   }
-  const loader = fileLoaders.get(cfg.name);
-  if (!loader) throw new Error(`no file loader registered for dataset ${cfg.name}`);
-  return loader(cfg, resolveDatasetPath(cfg, opts)!);
+  const dir = resolveDatasetPath(cfg, opts)!;
+  switch (cfg.name) {
+    case 'fashion-mnist':
+    case 'mnist':
+      return loadIdxDataset({...cfg, name: cfg.name}, dir);
+    case 'cifar10':
+    case 'cifar100':
+      throw new EnvironmentError(`${cfg.name}: the CIFAR reader is not available in this build`);
+  }
 }
 
 /**
@@ -148,8 +161,16 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
     return hit;
   }
   const raw = rawDataset(cfg, opts);
-  const nTrain = Math.min(cfg.train_size ?? raw.train.n, raw.train.n);
-  const nTest = Math.min(cfg.test_size ?? raw.test.n, raw.test.n);
+  for (const [split, want] of [['train', cfg.train_size], ['test', cfg.test_size]] as const) {
+    const have = raw[split].n;
+    if (want !== undefined && want > have) {
+      throw new EnvironmentError(`${cfg.name}: the ${split} split in ${resolveDatasetPath(cfg, opts) ?? 'memory'} holds ${have} images, fewer than dataset.${split}_size=${want}`, {
+        hint: `lower dataset.${split}_size to at most ${have}, or point dataset.path at the complete files`,
+      });
+    }
+  }
+  const nTrain = cfg.train_size ?? raw.train.n;
+  const nTest = cfg.test_size ?? raw.test.n;
   const c = raw.shape.channels;
   const scale = raw.train.x instanceof Uint8Array ? 1 / 255 : 1;
   const trainPart = raw.train.x.subarray(0, nTrain * raw.shape.height * raw.shape.width * c);
@@ -163,7 +184,6 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
     mean: stats.mean,
     std: stats.std,
   };
-  datasetCache.set(key, ds);
-  while (datasetCache.size > DATASET_CACHE_SIZE) datasetCache.delete(datasetCache.keys().next().value!);
+  remember(key, ds);
   return ds;
 }
