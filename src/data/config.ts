@@ -54,7 +54,7 @@ const KNOWN: Record<Exclude<DatasetName, 'synthetic'>, KnownDataset> = {
     train: 60000,
     test: 10000,
     files: Object.values(IDX_FILES).map((f) => `${f}[.gz]`).join(', '),
-    source: 'https://yann.lecun.com/exdb/mnist/ (the four .gz files; there is no Debian package)',
+    source: 'https://yann.lecun.com/exdb/mnist/ (there is no Debian package)',
   },
   cifar10: {
     shape: {height: 32, width: 32, channels: 3},
@@ -62,7 +62,7 @@ const KNOWN: Record<Exclude<DatasetName, 'synthetic'>, KnownDataset> = {
     train: 50000,
     test: 10000,
     files: 'data_batch_1.bin .. data_batch_5.bin and test_batch.bin, or cifar-10-binary.tar.gz itself',
-    source: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (the binary version)',
+    source: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
   },
   cifar100: {
     shape: {height: 32, width: 32, channels: 3},
@@ -70,7 +70,7 @@ const KNOWN: Record<Exclude<DatasetName, 'synthetic'>, KnownDataset> = {
     train: 50000,
     test: 10000,
     files: 'train.bin and test.bin, or cifar-100-binary.tar.gz itself',
-    source: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz (the binary version)',
+    source: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
   },
 };
 
@@ -146,7 +146,7 @@ export const datasetConfigSchema = baseSchema.superRefine((cfg, ctx) => {
       issue('test_size', `${cfg.name} has ${known.test} test images; received test_size=${cfg.test_size}`);
     }
     if (cfg.path === undefined && cfg.name !== 'fashion-mnist') {
-      issue('path', `${cfg.name} has no default location: set path to a folder with ${known.files} (from ${known.source})`);
+      issue('path', `${cfg.name} has no default location: set path to a folder with ${known.files}; get them from ${known.source}`);
     }
   }
   if (cfg.augment && cfg.augment.crop_padding > 0) {

@@ -12,8 +12,9 @@ import {EnvironmentError} from '../errors';
 import type {InputShape} from '../models/types';
 import type {Split} from './batches';
 import {FASHION_MNIST_DEFAULT_PATH, datasetInfo, parseDatasetConfig, type DatasetConfig, type DatasetConfigInput, type DatasetName} from './config';
+import {loadCifarDataset, locateCifar} from './cifar';
 import {clearFileCache} from './files';
-import {loadIdxDataset} from './idx';
+import {loadIdxDataset, locateIdx} from './idx';
 import {syntheticSplit} from './synthetic';
 
 export interface Dataset {
@@ -139,8 +140,21 @@ function rawDataset(cfg: DatasetConfig, opts: LoadOptions): RawDataset {
       return loadIdxDataset({...cfg, name: cfg.name}, dir);
     case 'cifar10':
     case 'cifar100':
-      throw new EnvironmentError(`${cfg.name}: the CIFAR reader is not available in this build`);
+      return loadCifarDataset({...cfg, name: cfg.name}, dir);
   }
+}
+
+/**
+ * Checks, without reading them, that the files a dataset needs exist: a cheap test for the
+ * coordinator to run once before starting trials, so that missing data is one clear error
+ * instead of one failed trial per cell. Throws the same EnvironmentErrors as loadDataset.
+ * Corrupt contents are only found by loadDataset.
+ */
+export function checkDatasetFiles(input: DatasetConfigInput | DatasetConfig, opts: LoadOptions = {}): void {
+  const cfg = parseDatasetConfig(input);
+  const p = resolveDatasetPath(cfg, opts);
+  if (cfg.name === 'fashion-mnist' || cfg.name === 'mnist') locateIdx(cfg.name, p!);
+  else if (cfg.name === 'cifar10' || cfg.name === 'cifar100') locateCifar(cfg.name, p!);
 }
 
 /**

@@ -85,6 +85,12 @@ function loadSplit(name: IdxDataset, dir: string, imagesBase: string, labelsBase
   return {x: images.data, y, n};
 }
 
+/** Checks that the folder and its four files exist (without reading them); returns their paths. */
+export function locateIdx(name: IdxDataset, dir: string): string[] {
+  requireDir(name, dir);
+  return Object.values(IDX_FILES).map((base) => locate(name, dir, base));
+}
+
 /** Reads the four IDX files of Fashion-MNIST or MNIST from `dir`. */
 export function loadIdxDataset(cfg: DatasetConfig & {name: IdxDataset}, dir: string): RawDataset {
   requireDir(cfg.name, dir);

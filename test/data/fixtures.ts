@@ -45,3 +45,52 @@ export function writeIdxDataset(dir: string, opts: {nTrain: number; nTest: numbe
   write('t10k-labels-idx1-ubyte', idxBytes([opts.nTest], Uint8Array.from(test.y)));
   return {dir, train, test};
 }
+
+export interface CifarRecord {
+  /** CIFAR-10: [label]; CIFAR-100: [coarse, fine]. */
+  labels: number[];
+  /** 3072 bytes, channel-planar as in the files. */
+  planar: Uint8Array;
+}
+
+/** Deterministic records; record r of file `fileIndex`. */
+export function cifarRecords(count: number, fileIndex: number, labelBytes: 1 | 2): CifarRecord[] {
+  return Array.from({length: count}, (_, r) => {
+    const planar = new Uint8Array(3072);
+    // Channels get different ranges so that per-channel statistics differ.
+    for (let k = 0; k < 3072; k++) planar[k] = Math.floor((((fileIndex * 53 + r * 29 + k * 7) % 256) * (Math.floor(k / 1024) + 1)) / 3);
+    const labels = labelBytes === 1 ? [(fileIndex + r) % 10] : [(fileIndex + 3 * r) % 20, (fileIndex * 7 + 11 * r) % 100];
+    return {labels, planar};
+  });
+}
+
+export function cifarBytes(records: CifarRecord[]): Buffer {
+  return Buffer.concat(records.map((r) => Buffer.concat([Buffer.from(r.labels), Buffer.from(r.planar)])));
+}
+
+/** Writes cifar-10-batches-bin/ under `root` (n records per file); returns the records per file name. */
+export function writeCifar10(root: string, n: number): Map<string, CifarRecord[]> {
+  const dir = path.join(root, 'cifar-10-batches-bin');
+  fs.mkdirSync(dir, {recursive: true});
+  const files = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'];
+  const out = new Map<string, CifarRecord[]>();
+  files.forEach((f, i) => {
+    const recs = cifarRecords(n, i, 1);
+    out.set(f, recs);
+    fs.writeFileSync(path.join(dir, f), cifarBytes(recs));
+  });
+  fs.writeFileSync(path.join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+  return out;
+}
+
+/** Writes cifar-100-binary/ under `root`. */
+export function writeCifar100(root: string, nTrain: number, nTest: number): Map<string, CifarRecord[]> {
+  const dir = path.join(root, 'cifar-100-binary');
+  fs.mkdirSync(dir, {recursive: true});
+  const out = new Map<string, CifarRecord[]>();
+  out.set('train.bin', cifarRecords(nTrain, 0, 2));
+  out.set('test.bin', cifarRecords(nTest, 1, 2));
+  for (const [f, recs] of out) fs.writeFileSync(path.join(dir, f), cifarBytes(recs));
+  fs.writeFileSync(path.join(dir, 'fine_label_names.txt'), 'apple\n');
+  return out;
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import {clearDatasetCache, loadDataset} from '../../src/data';
+import {checkDatasetFiles, clearDatasetCache, loadDataset} from '../../src/data';
 import {EnvironmentError} from '../../src/errors';
 import {idxBytes, tempDir, writeIdxDataset} from './fixtures';
 
@@ -75,8 +75,12 @@ test('IDX errors: missing folder and missing file, with how to get them', () => 
   clearDatasetCache();
   rejects(() => loadDataset({name: 'fashion-mnist', path: '/nonexistent/fmnist'}), /^fashion-mnist: dataset folder \/nonexistent\/fmnist does not exist$/, /apt-get install dataset-fashion-mnist/);
   const f = fixture(true);
+  assert.doesNotThrow(() => checkDatasetFiles({name: 'mnist', path: f.dir}));
   fs.rmSync(path.join(f.dir, 't10k-labels-idx1-ubyte.gz'));
   rejects(() => loadDataset({name: 'mnist', path: f.dir}), /^mnist: t10k-labels-idx1-ubyte\[\.gz\] not found in \/.*ablate-idx-/, /yann\.lecun\.com\/exdb\/mnist/);
+  rejects(() => checkDatasetFiles({name: 'mnist', path: f.dir}), /^mnist: t10k-labels-idx1-ubyte\[\.gz\] not found/, /yann\.lecun\.com/);
+  rejects(() => checkDatasetFiles({name: 'fashion-mnist', path: '/nonexistent/fmnist'}), /does not exist/, /apt-get install dataset-fashion-mnist/);
+  assert.doesNotThrow(() => checkDatasetFiles({name: 'synthetic'}));
 });
 
 test('IDX errors: wrong magic, swapped files, wrong element type', () => {
