@@ -1,0 +1,67 @@
+import {Args, Flags} from '@oclif/core';
+import {BaseCommand} from '../base-command';
+
+const METRIC_OPTIONS = ['final_test_err', 'best_test_err', 'final_train_err', 'final_test_loss', 'final_train_loss', 'time', 'images_per_sec'] as const;
+
+export default class Report extends BaseCommand {
+  static summary = 'Comparison table of a sweep: one row per variant, seeds folded into mean ± std.';
+
+  static description = `Reads the store (read-only; works while a sweep is running) and prints one row per grid cell with
+its swept values, parameters, MACs, final and best test error and final train error as mean ± std over
+the seeds that finished (n says how many; n=1 prints no ±). Diverged and failed trials are counted by
+name, never averaged in. Errors are in percent.
+
+--pivot ROWS,COLS prints the papers' table shape (e.g. depth × plain/residual). --baseline key=value adds
+each variant's difference to its baseline cell (the cell with that value and the same other axes) with
+a 95% confidence interval by Welch's t-test.`;
+
+  static examples = [
+    '<%= config.bin %> report',
+    '<%= config.bin %> report depth-sweep --pivot model.depth,model.residual',
+    '<%= config.bin %> report --baseline model.residual=false --sort final_test_err',
+    '<%= config.bin %> report --where model.depth=56 --only-changed --format markdown',
+    '<%= config.bin %> report --curves',
+  ];
+
+  static enableJsonFlag = true;
+
+  static args = {
+    sweep: Args.string({description: 'sweep name or id (default: the newest sweep)', required: false}),
+  };
+
+  static flags = {
+    pivot: Flags.string({description: 'two swept axes as ROWS,COLS, e.g. model.depth,model.residual'}),
+    metric: Flags.option({options: METRIC_OPTIONS, default: 'final_test_err', description: 'metric of the pivot table, the baseline difference and the plots'})(),
+    sort: Flags.string({description: 'sort rows by a metric, a swept axis, params, macs or epochs; prefix - for descending'}),
+    where: Flags.string({description: 'keep trials whose swept value or spec value equals this (key=value); repeatable', multiple: true}),
+    'only-changed': Flags.boolean({description: 'hide columns whose value is the same in every row', default: false}),
+    baseline: Flags.string({description: 'baseline value(s) of some axes (key=value); adds Δ with a 95% CI (Welch) per variant', multiple: true}),
+    format: Flags.option({options: ['table', 'csv', 'json', 'markdown'] as const, default: 'table', description: 'output format'})(),
+    curves: Flags.boolean({description: 'add a sparkline per variant of the error per epoch', default: false}),
+  };
+
+  async run(): Promise<unknown> {
+    const {args, flags} = await this.parse(Report);
+    const {openDb} = await import('../store/db');
+    const {buildReport} = await import('../report/model');
+    const {renderReport, reportJson} = await import('../report/views');
+    const db = openDb(flags.db, {readonly: true});
+    try {
+      const report = buildReport(db, {
+        sweep: args.sweep,
+        pivot: flags.pivot,
+        metric: flags.metric,
+        sort: flags.sort,
+        where: flags.where,
+        onlyChanged: flags['only-changed'],
+        baseline: flags.baseline,
+      });
+      if (this.jsonEnabled()) return reportJson(report);
+      const field = flags.metric === 'final_train_err' ? 'trainErr' : 'testErr';
+      process.stdout.write(renderReport(report, flags.format, {curves: flags.curves, curveField: field}));
+      return reportJson(report);
+    } finally {
+      db.close();
+    }
+  }
+}

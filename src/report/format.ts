@@ -1,0 +1,80 @@
+/**
+ * Number formatting shared by every renderer: counts in the papers' units (0.27M params, 41M MACs),
+ * errors in percent, mean ± std cells that say n, durations.
+ */
+import type {Summary} from './stats';
+
+/**
+ * Parameter and MAC counts the way the papers print them: 269,722 -> "0.27M", 40.8M -> "41M",
+ * 1.73M -> "1.7M", 11.6G -> "12G". Two significant digits below 10 of the unit, integers above.
+ */
+export function humanCount(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  const abs = Math.abs(n);
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [1e5, 'M'], // 0.1M and up reads as M (He et al. Table 6: 0.27M ... 1.7M)
+    [1e3, 'K'],
+  ];
+  for (const [scale, suffix] of units) {
+    if (abs >= scale) {
+      const unit = suffix === 'M' ? 1e6 : scale;
+      return `${scaled(n / unit)}${suffix}`;
+    }
+  }
+  return String(Math.round(n));
+}
+
+function scaled(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 9.95) return String(Math.round(v));
+  if (a >= 0.995) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** A number with fixed decimals, or a dash for missing values. */
+export function fixed(v: number | null | undefined, digits = 2): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
+}
+
+/** "8.75 ± 0.21 (n=3)"; with one value "8.75 (n=1)" — never a ±0 that would pretend to know the spread. */
+export function summaryCell(s: Summary | null | undefined, digits = 2): string {
+  if (!s) return '—';
+  if (s.n < 2 || !Number.isFinite(s.std)) return `${s.mean.toFixed(digits)} (n=${s.n})`;
+  return `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)} (n=${s.n})`;
+}
+
+/** Seconds as "850ms", "12.3s", "4m 05s", "1h 02m". */
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
+  if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const s = Math.round(seconds);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  const m = Math.round(s / 60);
+  if (m < 48 * 60) return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${(s / 86400).toFixed(1)}d`;
+}
+
+/** Age of a timestamp relative to now: "3s ago", "2m 10s ago". */
+export function age(at: number | null | undefined, now: number): string {
+  if (at === null || at === undefined) return '—';
+  return `${duration(Math.max(0, now - at) / 1000)} ago`;
+}
+
+/** Value of a swept axis as a user would type it. */
+export function valueText(v: unknown): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
+}
+
+/** A local date-time "2024-05-01 13:04:05" for unix ms. */
+export function dateTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  const d = new Date(ms);
+  const p = (x: number) => String(x).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}

@@ -1,0 +1,119 @@
+/**
+ * `ablate show TRIAL`: one trial's identity, resolved spec, per-epoch curve and events.
+ */
+import YAML from 'yaml';
+import type {Db} from '../store/db';
+import {epochsOfTrial, eventsOfTrial, findTrial, getSweep, type EventRow, type TrialRow} from '../store/queries';
+import {age, dateTime, duration, fixed, humanCount} from './format';
+import {plannedEpochs, variantLabel} from './model';
+import {renderTerminal} from './render';
+
+export interface ShownEpoch {
+  epoch: number;
+  trainLoss: number | null;
+  /** Percent. */
+  trainErr: number | null;
+  testLoss: number | null;
+  /** Percent. */
+  testErr: number | null;
+  lr: number | null;
+  seconds: number | null;
+  imagesPerSec: number | null;
+}
+
+export interface TrialDetail {
+  sweep: {id: number; name: string};
+  trial: Omit<TrialRow, 'spec' | 'variantKey'> & {plannedEpochs: number | null};
+  spec: unknown;
+  epochs: ShownEpoch[];
+  events: EventRow[];
+  units: {err: 'percent'; time: 'seconds'};
+}
+
+const num = (v: number | null) => (v !== null && Number.isFinite(v) ? v : null);
+
+/** Find a trial by id or key prefix and read everything about it. */
+export function getTrialDetail(db: Db, ref: string): TrialDetail {
+  return db.transaction(() => {
+    const t = findTrial(db, ref);
+    const sweep = getSweep(db, t.sweepId);
+    const {spec, variantKey: _variantKey, ...trial} = t;
+    return {
+      sweep: {id: t.sweepId, name: sweep?.name ?? '?'},
+      trial: {...trial, plannedEpochs: plannedEpochs(spec)},
+      spec,
+      epochs: epochsOfTrial(db, t.id).map((e) => ({
+        epoch: e.epoch,
+        trainLoss: e.trainLoss,
+        trainErr: num(e.trainErr) === null ? null : (e.trainErr as number) * 100,
+        testLoss: e.testLoss,
+        testErr: num(e.testErr) === null ? null : (e.testErr as number) * 100,
+        lr: e.lr,
+        seconds: e.seconds,
+        imagesPerSec: e.imagesPerSec,
+      })),
+      events: eventsOfTrial(db, t.id),
+      units: {err: 'percent' as const, time: 'seconds' as const},
+    };
+  })();
+}
+
+function indent(text: string, by = '  '): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => by + l)
+    .join('\n');
+}
+
+/** A loss as stored: SQLite keeps ±Infinity but turns NaN into NULL, which reads as "—". */
+function lossText(v: number | null): string {
+  if (v === null) return '—';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  return fixed(v, 4);
+}
+
+export function renderTrial(d: TrialDetail, now = Date.now()): string {
+  const t = d.trial;
+  const lines: string[] = [];
+  lines.push(`trial ${t.id} of sweep ${d.sweep.name} (#${d.sweep.id})`);
+  lines.push(`  key       ${t.key}`);
+  lines.push(`  variant   ${variantLabel(t.variant)}`);
+  lines.push(`  seed      ${t.seed}`);
+  const where = [t.slot !== null ? `slot ${t.slot}` : '', t.pid !== null ? `pid ${t.pid}` : ''].filter(Boolean).join(', ');
+  lines.push(`  status    ${t.status} (attempt ${t.attempt}${where ? `, ${where}` : ''})`);
+  lines.push(`  params    ${humanCount(t.params)}${t.params !== null ? ` (${t.params.toLocaleString('en-US')})` : ''}`);
+  lines.push(`  MACs      ${humanCount(t.macs)}${t.macs !== null ? ` (${t.macs.toLocaleString('en-US')}) per image` : ''}`);
+  lines.push(`  epochs    ${d.epochs.length}${t.plannedEpochs !== null ? ` of ${t.plannedEpochs}` : ''}`);
+  const secs = d.epochs.reduce((a, e) => a + (e.seconds ?? 0), 0);
+  lines.push(`  started   ${dateTime(t.startedAt)}${t.finishedAt !== null ? `, finished ${dateTime(t.finishedAt)}` : ''}${secs > 0 ? ` (training ${duration(secs)})` : ''}`);
+  if (t.status === 'running') lines.push(`  heartbeat ${age(t.heartbeatAt, now)}`);
+  if (t.error) lines.push(`  error     ${t.error.split('\n').join('\n            ')}`);
+  lines.push('', 'resolved spec:', indent(YAML.stringify(d.spec ?? null)));
+  lines.push('', 'epochs:');
+  if (d.epochs.length === 0) lines.push('  (none recorded yet)');
+  else {
+    lines.push(
+      renderTerminal({
+        head: ['epoch', 'train loss', 'train err (%)', 'test loss', 'test err (%)', 'lr', 'time', 'images/s'],
+        align: ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+        rows: d.epochs.map((e) => [
+          String(e.epoch),
+          lossText(e.trainLoss),
+          e.trainErr === null ? '—' : fixed(e.trainErr),
+          lossText(e.testLoss),
+          e.testErr === null ? '—' : fixed(e.testErr),
+          e.lr === null ? '—' : String(Number(e.lr.toPrecision(4))),
+          duration(e.seconds),
+          fixed(e.imagesPerSec, 1),
+        ]),
+      }).trimEnd(),
+    );
+    if (d.epochs.some((e) => e.trainLoss === null || e.testLoss === null || e.testErr === null)) lines.push('  — = NaN (stored as NULL) or not measured');
+  }
+  if (d.events.length > 0) {
+    lines.push('', 'events:');
+    for (const e of d.events) lines.push(`  ${dateTime(e.at)}  ${e.kind}${e.message ? `: ${e.message}` : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,221 @@
+/**
+ * `ablate status`: sweeps with trial counts per state, progress in epochs with a rough ETA, and the
+ * running trials with their last epoch and heartbeat age. Read in one read transaction so the
+ * numbers agree with each other while a coordinator writes.
+ */
+import type {Db} from '../store/db';
+import {
+  emptyCounts,
+  epochCountsByTrial,
+  lastEpochs,
+  listSweeps,
+  resolveSweep,
+  statusCounts,
+  trialsOfSweep,
+  type StatusCounts,
+  type SweepRow,
+  type VariantValue,
+} from '../store/queries';
+import {plannedEpochs, variantLabel} from './model';
+import {age, dateTime, duration, fixed} from './format';
+import {renderTerminal, type TextTable} from './render';
+
+export interface RunningTrialStatus {
+  id: number;
+  key: string;
+  variant: Record<string, VariantValue>;
+  seed: number;
+  attempt: number;
+  slot: number | null;
+  pid: number | null;
+  owner: string | null;
+  /** Last completed epoch (null before the first). */
+  epoch: number | null;
+  plannedEpochs: number | null;
+  /** Errors of the last epoch in percent. */
+  last: {trainErr: number | null; testErr: number | null; trainLoss: number | null; imagesPerSec: number | null} | null;
+  heartbeatAt: number | null;
+  heartbeatAgeMs: number | null;
+  startedAt: number | null;
+}
+
+export interface ProblemTrial {
+  id: number;
+  key: string;
+  variant: Record<string, VariantValue>;
+  seed: number;
+  status: 'failed' | 'diverged';
+  epochs: number;
+  error: string | null;
+}
+
+export interface SweepStatus {
+  id: number;
+  name: string;
+  status: string;
+  configPath: string | null;
+  createdAt: number;
+  counts: StatusCounts;
+  total: number;
+  epochsDone: number;
+  /** Epochs the unfinished trials still need, when their specs say how many. */
+  epochsRemaining: number | null;
+  /** Rough time to finish: remaining epochs × mean epoch time ÷ running trials. */
+  etaSeconds: number | null;
+  running: RunningTrialStatus[];
+  /** Failed and diverged trials (only when one sweep was asked for). */
+  problems?: ProblemTrial[];
+}
+
+export interface StatusReport {
+  now: number;
+  sweeps: SweepStatus[];
+}
+
+export interface StatusOptions {
+  /** Sweep name or id; default: every sweep. */
+  sweep?: string;
+  /** Clock for heartbeat ages (tests pass a fixed one). */
+  now?: number;
+}
+
+function pct(v: number | null): number | null {
+  return v !== null && Number.isFinite(v) ? v * 100 : null;
+}
+
+function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, detail: boolean): SweepStatus {
+  const trials = trialsOfSweep(db, s.id);
+  const perTrial = epochCountsByTrial(db, s.id);
+  let epochsDone = 0;
+  let seconds = 0;
+  let remaining: number | null = 0;
+  for (const t of trials) {
+    const c = perTrial.get(t.id);
+    epochsDone += c?.epochs ?? 0;
+    seconds += c?.seconds ?? 0;
+    if (t.status === 'pending' || t.status === 'running') {
+      const planned = plannedEpochs(t.spec);
+      if (planned === null) remaining = null;
+      else if (remaining !== null) remaining += Math.max(0, planned - (c?.epochs ?? 0));
+    }
+  }
+  const runningRows = trials.filter((t) => t.status === 'running');
+  const last = lastEpochs(db, runningRows.map((t) => t.id));
+  const running: RunningTrialStatus[] = runningRows.map((t) => {
+    const e = last.get(t.id);
+    return {
+      id: t.id,
+      key: t.key,
+      variant: t.variant,
+      seed: t.seed,
+      attempt: t.attempt,
+      slot: t.slot,
+      pid: t.pid,
+      owner: t.owner,
+      epoch: e?.epoch ?? null,
+      plannedEpochs: plannedEpochs(t.spec),
+      last: e ? {trainErr: pct(e.trainErr), testErr: pct(e.testErr), trainLoss: e.trainLoss, imagesPerSec: e.imagesPerSec} : null,
+      heartbeatAt: t.heartbeatAt,
+      heartbeatAgeMs: t.heartbeatAt === null ? null : Math.max(0, now - t.heartbeatAt),
+      startedAt: t.startedAt,
+    };
+  });
+  const perEpoch = epochsDone > 0 && seconds > 0 ? seconds / epochsDone : null;
+  const etaSeconds = remaining !== null && perEpoch !== null && remaining > 0 ? (remaining * perEpoch) / Math.max(1, running.length) : remaining === 0 ? 0 : null;
+  const out: SweepStatus = {
+    id: s.id,
+    name: s.name,
+    status: s.status,
+    configPath: s.configPath,
+    createdAt: s.createdAt,
+    counts,
+    total: trials.length,
+    epochsDone,
+    epochsRemaining: remaining,
+    etaSeconds,
+    running,
+  };
+  if (detail) {
+    out.problems = trials
+      .filter((t) => t.status === 'failed' || t.status === 'diverged')
+      .map((t) => ({
+        id: t.id,
+        key: t.key,
+        variant: t.variant,
+        seed: t.seed,
+        status: t.status as 'failed' | 'diverged',
+        epochs: perTrial.get(t.id)?.epochs ?? 0,
+        error: t.error,
+      }));
+  }
+  return out;
+}
+
+/** Status of one sweep (with its failures) or of every sweep. */
+export function getStatus(db: Db, opts: StatusOptions = {}): StatusReport {
+  const now = opts.now ?? Date.now();
+  return db.transaction(() => {
+    const counts = statusCounts(db);
+    const sweeps = opts.sweep !== undefined ? [resolveSweep(db, opts.sweep)] : listSweeps(db);
+    return {
+      now,
+      sweeps: sweeps.map((s) => sweepStatus(db, s, counts.get(s.id) ?? emptyCounts(), now, opts.sweep !== undefined)),
+    };
+  })();
+}
+
+function progress(s: SweepStatus): string {
+  const finished = s.counts.done + s.counts.failed + s.counts.diverged;
+  const eta = s.etaSeconds !== null && s.etaSeconds > 0 && (s.counts.running > 0 || s.counts.pending > 0) ? `, ETA ~${duration(s.etaSeconds)}` : '';
+  return `${finished}/${s.total}${eta}`;
+}
+
+export function renderStatus(report: StatusReport): string {
+  if (report.sweeps.length === 0) return 'no sweeps yet; start one with: ablate run configs/smoke.yaml\n';
+  const overview: TextTable = {
+    head: ['id', 'sweep', 'status', 'created', 'pending', 'running', 'done', 'failed', 'diverged', 'finished'],
+    align: ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    rows: report.sweeps.map((s) => [
+      String(s.id),
+      s.name,
+      s.status,
+      dateTime(s.createdAt),
+      String(s.counts.pending),
+      String(s.counts.running),
+      String(s.counts.done),
+      String(s.counts.failed),
+      String(s.counts.diverged),
+      progress(s),
+    ]),
+  };
+  let out = renderTerminal(overview);
+  for (const s of report.sweeps) {
+    if (s.running.length > 0) {
+      out += `\nrunning in ${s.name} (#${s.id}):\n`;
+      out += renderTerminal({
+        head: ['trial', 'variant', 'seed', 'epoch', 'train err (%)', 'test err (%)', 'images/s', 'attempt', 'slot', 'heartbeat'],
+        align: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+        rows: s.running.map((r) => [
+          String(r.id),
+          variantLabel(r.variant),
+          String(r.seed),
+          `${r.epoch ?? 0}${r.plannedEpochs !== null ? `/${r.plannedEpochs}` : ''}`,
+          fixed(r.last?.trainErr),
+          fixed(r.last?.testErr),
+          fixed(r.last?.imagesPerSec, 1),
+          String(r.attempt),
+          r.slot === null ? '—' : String(r.slot),
+          age(r.heartbeatAt, report.now),
+        ]),
+      });
+    }
+    if (s.problems && s.problems.length > 0) {
+      out += `\nfailed or diverged in ${s.name} (#${s.id}):\n`;
+      for (const p of s.problems) {
+        const why = p.status === 'diverged' ? `diverged after ${p.epochs} epoch(s)` : `failed: ${(p.error ?? 'no message').split('\n')[0]}`;
+        out += `  trial ${p.id} (${variantLabel(p.variant)}, seed ${p.seed}): ${why}\n`;
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,263 @@
+/**
+ * The report as tables: the variant table (one row per grid cell, seeds folded), the pivot table,
+ * and the same data as CSV rows and a JSON document. Formatting lives here; numbers come from model.ts.
+ */
+import {duration, humanCount, summaryCell, valueText, fixed} from './format';
+import {
+  METRIC_INFO,
+  TABLE_METRICS,
+  countsText,
+  metricTitle,
+  noResultText,
+  type Metric,
+  type Report,
+  type VariantResult,
+} from './model';
+import {renderCsv, renderMarkdown, renderTerminal, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
+import {renderCurves, type CurveField} from './curves';
+import type {Summary} from './stats';
+
+/** The metrics a variant table shows: the standard three plus `--metric` when it is another. */
+export function tableMetrics(report: Pick<Report, 'metric'>): Metric[] {
+  return TABLE_METRICS.includes(report.metric) ? TABLE_METRICS : [...TABLE_METRICS, report.metric];
+}
+
+/** A metric cell: the statistic over finished seeds, with divergences/failures named beside it. */
+export function metricCell(v: VariantResult, m: Metric, notes = false): string {
+  const s = v.metrics[m];
+  if (!s) return noResultText(v.counts);
+  const text = m === 'time' ? timeCell(s) : summaryCell(s, METRIC_INFO[m].digits);
+  if (!notes) return text;
+  const extra = (['diverged', 'failed'] as const).filter((k) => v.counts[k] > 0).map((k) => `${v.counts[k]} ${k}`);
+  return extra.length > 0 ? text.replace(/\)$/, `, ${extra.join(', ')})`) : text;
+}
+
+function timeCell(s: Summary): string {
+  return s.n >= 2 && Number.isFinite(s.std) ? `${duration(s.mean)} ± ${duration(s.std)}` : duration(s.mean);
+}
+
+function epochsCell(v: VariantResult): string {
+  const e = v.epochs;
+  const got = e.min === e.max ? String(e.max) : `${e.min}–${e.max}`;
+  return e.planned !== null && e.max !== e.planned ? `${got}/${e.planned}` : got;
+}
+
+/** "−1.23 [−2.10, −0.36]" with a star when the 95 % interval excludes zero. */
+export function diffCell(v: VariantResult, digits: number): string {
+  const b = v.baseline;
+  if (!b) return '';
+  if (b.isBaseline) return 'baseline';
+  if (b.baselineKey === null) return 'no baseline cell';
+  if (b.diff === null) return '—';
+  const sign = (x: number) => (x > 0 ? '+' : x < 0 ? '−' : '±') + Math.abs(x).toFixed(digits);
+  if (!b.welch) return `${sign(b.diff)} (n<2, no CI)`;
+  const w = b.welch;
+  const star = w.lo > 0 || w.hi < 0 ? ' *' : '';
+  return `${sign(w.diff)} [${sign(w.lo)}, ${sign(w.hi)}]${star}`;
+}
+
+export function sweepTitle(report: Report): string {
+  const where = Object.entries(report.where);
+  return `sweep ${report.sweep.name} (#${report.sweep.id}, ${report.sweep.status})${where.length > 0 ? `, where ${where.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
+}
+
+export function variantTable(report: Report): TextTable {
+  const metrics = tableMetrics(report);
+  const head: string[] = [...report.shownAxes];
+  const align: Align[] = report.shownAxes.map(() => 'left');
+  const push = (h: string, a: Align) => {
+    head.push(h);
+    align.push(a);
+  };
+  if (report.show.params) push('params', 'right');
+  if (report.show.macs) push('MACs', 'right');
+  for (const m of metrics) push(metricTitle(m), 'right');
+  if (report.baseline) push(`Δ ${METRIC_INFO[report.metric].title} vs baseline [95% CI]`, 'right');
+  if (report.show.epochs) push('epochs', 'right');
+  push('time', 'right');
+  push('trials', 'left');
+  const rows = report.variants.map((v) => {
+    const r = report.shownAxes.map((a) => valueText(v.variant[a]));
+    if (report.show.params) r.push(humanCount(v.params));
+    if (report.show.macs) r.push(humanCount(v.macs));
+    for (const m of metrics) r.push(metricCell(v, m));
+    if (report.baseline) r.push(diffCell(v, METRIC_INFO[report.metric].digits));
+    if (report.show.epochs) r.push(epochsCell(v));
+    r.push(v.metrics.time ? timeCell(v.metrics.time) : '—');
+    r.push(countsText(v.counts));
+    return r;
+  });
+  const notes: string[] = ['errors in %, mean ± std over seeds that finished (n); diverged and failed trials are counted, not averaged'];
+  if (report.baseline) {
+    notes.push(
+      `Δ = variant − baseline (${Object.entries(report.baseline).map(([k, v]) => `${k}=${v}`).join(', ')}, other axes equal); ` +
+        `[95% CI] by Welch's t; * = interval excludes 0`,
+    );
+  }
+  return {title: sweepTitle(report), head, align, rows, notes};
+}
+
+export function pivotTable(report: Report): TextTable {
+  const p = report.pivot;
+  if (!p) throw new Error('pivotTable needs a report built with a pivot');
+  const head = [...p.rowAxes, ...p.colValues.map((c) => `${p.colAxis}=${valueText(c)}`)];
+  const align: Align[] = [...p.rowAxes.map((): Align => 'left'), ...p.colValues.map((): Align => 'right')];
+  const rows = p.rows.map((r) => [...r.values.map(valueText), ...r.cells.map((c) => (c ? metricCell(c, report.metric, true) : '—'))]);
+  return {
+    title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`,
+    head,
+    align,
+    rows,
+    notes: [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`],
+  };
+}
+
+function metricColumnName(m: Metric): string {
+  const unit = METRIC_INFO[m].unit;
+  return unit === '%' ? `${m}_pct` : unit === 's' ? `${m}_s` : m;
+}
+
+function statColumns(name: string): string[] {
+  return [`${name}_mean`, `${name}_std`, `${name}_n`];
+}
+
+function statValues(s: Summary | null): CsvValue[] {
+  return s ? [s.mean, s.n >= 2 ? s.std : null, s.n] : [null, null, 0];
+}
+
+export function variantCsv(report: Report): CsvTable {
+  const metrics = tableMetrics(report);
+  const head = [...report.shownAxes];
+  if (report.show.params) head.push('params');
+  if (report.show.macs) head.push('macs');
+  for (const m of metrics) head.push(...statColumns(metricColumnName(m)));
+  if (report.baseline) head.push('diff', 'diff_ci_lo', 'diff_ci_hi', 'diff_df', 'diff_p', 'is_baseline');
+  if (report.show.epochs) head.push('epochs_min', 'epochs_max', 'epochs_planned');
+  head.push(...statColumns('time_s'), 'trials', 'done', 'diverged', 'failed', 'running', 'pending');
+  const rows = report.variants.map((v) => {
+    const r: CsvValue[] = report.shownAxes.map((a) => v.variant[a] ?? null);
+    if (report.show.params) r.push(v.params);
+    if (report.show.macs) r.push(v.macs);
+    for (const m of metrics) r.push(...statValues(v.metrics[m]));
+    if (report.baseline) {
+      const b = v.baseline;
+      r.push(b?.diff ?? null, b?.welch?.lo ?? null, b?.welch?.hi ?? null, b?.welch?.df ?? null, b?.welch?.p ?? null, b?.isBaseline ?? false);
+    }
+    if (report.show.epochs) r.push(v.epochs.min, v.epochs.max, v.epochs.planned);
+    r.push(...statValues(v.metrics.time));
+    r.push(v.trials.length, v.counts.done, v.counts.diverged, v.counts.failed, v.counts.running, v.counts.pending);
+    return r;
+  });
+  return {head, rows};
+}
+
+export function pivotCsv(report: Report): CsvTable {
+  const p = report.pivot;
+  if (!p) throw new Error('pivotCsv needs a report built with a pivot');
+  const name = metricColumnName(report.metric);
+  const head = [...p.rowAxes];
+  for (const c of p.colValues) head.push(...statColumns(`${p.colAxis}=${valueText(c)}:${name}`));
+  const rows = p.rows.map((r) => {
+    const out: CsvValue[] = [...r.values];
+    for (const c of r.cells) out.push(...statValues(c?.metrics[report.metric] ?? null));
+    return out;
+  });
+  return {head, rows};
+}
+
+function jsonStat(s: Summary | null): {mean: number; std: number | null; n: number} | null {
+  return s ? {mean: s.mean, std: s.n >= 2 && Number.isFinite(s.std) ? s.std : null, n: s.n} : null;
+}
+
+/** The report as one JSON document (errors in percent, times in seconds; no per-epoch curves — see `ablate show`). */
+export function reportJson(report: Report): unknown {
+  const metrics = (v: VariantResult) => Object.fromEntries(Object.entries(v.metrics).map(([k, s]) => [k, jsonStat(s)]));
+  return {
+    sweep: {id: report.sweep.id, name: report.sweep.name, status: report.sweep.status, createdAt: report.sweep.createdAt, configPath: report.sweep.configPath},
+    units: {err: 'percent', loss: 'nats', time: 'seconds', macs: 'multiply-accumulates per image'},
+    axes: report.axes,
+    metric: report.metric,
+    where: report.where,
+    counts: report.counts,
+    baseline: report.baseline ?? null,
+    variants: report.variants.map((v) => ({
+      variant: v.variant,
+      params: v.params,
+      macs: v.macs,
+      epochs: v.epochs,
+      counts: v.counts,
+      metrics: metrics(v),
+      baseline: v.baseline
+        ? {
+            isBaseline: v.baseline.isBaseline,
+            found: v.baseline.baselineKey !== null,
+            diff: v.baseline.diff,
+            ci95: v.baseline.welch ? [v.baseline.welch.lo, v.baseline.welch.hi] : null,
+            df: v.baseline.welch?.df ?? null,
+            p: v.baseline.welch?.p ?? null,
+          }
+        : undefined,
+      trials: v.trials.map((t) => ({id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, error: t.error, values: t.values})),
+    })),
+    pivot: report.pivot
+      ? {
+          rows: report.pivot.rowAxes,
+          cols: report.pivot.colAxis,
+          colValues: report.pivot.colValues,
+          cells: report.pivot.rows.map((r) => ({values: r.values, cells: r.cells.map((c) => (c ? jsonStat(c.metrics[report.metric]) : null))})),
+        }
+      : undefined,
+  };
+}
+
+/** Per-trial rows (for the HTML trial table and `--format csv` of trials). */
+export function trialRows(report: Report): {head: string[]; rows: {text: string[]; values: CsvValue[]}[]} {
+  const head = ['trial', 'key', ...report.axes, 'seed', 'status', 'epochs', 'final test err (%)', 'best test err (%)', 'final train err (%)', 'time', 'params', 'MACs', 'error'];
+  const rows = report.variants.flatMap((v) =>
+    v.trials.map((t) => {
+      const values: CsvValue[] = [
+        t.id,
+        t.key.slice(0, 10),
+        ...report.axes.map((a) => t.variant[a] ?? null),
+        t.seed,
+        t.status,
+        t.epochs,
+        t.values.final_test_err,
+        t.values.best_test_err,
+        t.values.final_train_err,
+        t.values.time,
+        t.params,
+        t.macs,
+        t.error ? t.error.split('\n')[0] : '',
+      ];
+      const text = values.map((x, i) => {
+        const h = head[i];
+        if (h.endsWith('(%)')) return fixed(x as number | null);
+        if (h === 'time') return duration(x as number | null);
+        if (h === 'params' || h === 'MACs') return humanCount(x as number | null);
+        return valueText(x);
+      });
+      return {text, values};
+    }),
+  );
+  return {head, rows};
+}
+
+export const FORMATS = ['table', 'csv', 'json', 'markdown'] as const;
+export type Format = (typeof FORMATS)[number];
+
+/**
+ * The report as text in one format. With a pivot, the pivot table replaces the variant table
+ * (JSON carries both); `curves` appends the per-variant sparklines to table and Markdown output.
+ */
+export function renderReport(report: Report, format: Format, opts: {curves?: boolean; curveField?: CurveField} = {}): string {
+  if (format === 'json') return JSON.stringify(reportJson(report), null, 2) + '\n';
+  if (format === 'csv') return renderCsv(report.pivot ? pivotCsv(report) : variantCsv(report));
+  const table = report.pivot ? pivotTable(report) : variantTable(report);
+  let out = format === 'markdown' ? renderMarkdown(table) : renderTerminal(table);
+  if (opts.curves) {
+    const curves = renderCurves(report, opts.curveField ?? 'testErr');
+    out += format === 'markdown' ? `\n\`\`\`text\n${curves}\`\`\`\n` : `\n${curves}`;
+  }
+  return out;
+}

@@ -1,0 +1,115 @@
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  logGamma,
+  mean,
+  regularizedIncompleteBeta,
+  sampleStd,
+  studentTCdf,
+  studentTQuantile,
+  summarize,
+  welch,
+  welchSamples,
+} from '../../src/report/stats';
+
+const close = (actual: number, expected: number, tol: number, what = '') =>
+  assert.ok(Math.abs(actual - expected) <= tol, `${what} expected ${expected}, got ${actual} (tol ${tol})`);
+
+test('mean and sample std (Bessel) of known samples', () => {
+  assert.equal(mean([2, 4, 4, 4, 5, 5, 7, 9]), 5);
+  // Sum of squares 32 over n - 1 = 7.
+  close(sampleStd([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7), 1e-15);
+  assert.ok(Number.isNaN(sampleStd([3])), 'one value has no spread');
+  assert.deepEqual(summarize([null, NaN, Infinity, undefined]), null);
+  const s = summarize([0.1, null, 0.3, NaN]);
+  assert.ok(s);
+  close(s.mean, 0.2, 1e-15);
+  assert.equal(s.n, 2);
+});
+
+test('ln Γ matches factorials and Γ(1/2) = √π', () => {
+  close(logGamma(1), 0, 1e-14);
+  close(logGamma(5), Math.log(24), 1e-13);
+  close(logGamma(0.5), 0.5 * Math.log(Math.PI), 1e-14);
+  close(logGamma(101), 363.73937555556347, 1e-10, 'ln 100!');
+  close(logGamma(0.1), 2.252712651734206, 1e-12, 'ln Γ(0.1)');
+});
+
+test('regularized incomplete beta: closed forms', () => {
+  // I_x(a, 1) = x^a; I_x(1, b) = 1 - (1 - x)^b; I_x(a, b) + I_{1-x}(b, a) = 1.
+  close(regularizedIncompleteBeta(0.3, 2.5, 1), Math.pow(0.3, 2.5), 1e-14);
+  close(regularizedIncompleteBeta(0.7, 1, 3.5), 1 - Math.pow(0.3, 3.5), 1e-14);
+  close(regularizedIncompleteBeta(0.42, 3.3, 7.1) + regularizedIncompleteBeta(0.58, 7.1, 3.3), 1, 1e-14);
+  assert.equal(regularizedIncompleteBeta(0, 2, 3), 0);
+  assert.equal(regularizedIncompleteBeta(1, 2, 3), 1);
+});
+
+test('Student t CDF: closed forms for df = 1 and 2, and reference values', () => {
+  for (const t of [-3, -0.7, 0, 0.4, 2.5, 30]) {
+    close(studentTCdf(t, 1), 0.5 + Math.atan(t) / Math.PI, 1e-13, `Cauchy t=${t}`);
+    close(studentTCdf(t, 2), 0.5 + t / (2 * Math.sqrt(2 + t * t)), 1e-13, `df=2 t=${t}`);
+  }
+  // scipy.stats.t.cdf(1.5, df) for df = 4.5, 10, 100.
+  close(studentTCdf(1.5, 4.5), 0.8998904571719233, 1e-12);
+  close(studentTCdf(1.5, 10), 0.9177463367772799, 1e-12);
+  close(studentTCdf(1.5, 100), 0.9316174709376556, 1e-12);
+});
+
+test('t quantiles equal the published two-sided 95% critical values', () => {
+  // Standard t tables (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.2), 4+ decimals, and scipy.stats.t.ppf to 1e-9.
+  const table: [number, number][] = [
+    [1, 12.706204736174694],
+    [2, 4.302652729749462],
+    [3, 3.1824463052837078],
+    [4.5, 2.6589123472044034],
+    [5, 2.5705818356363146],
+    [7.3, 2.345066736547703],
+    [10, 2.228138851986274],
+    [30, 2.0422724563012378],
+    [100, 1.9839715185235518],
+    [1000, 1.9623390808264083],
+  ];
+  for (const [df, q] of table) close(studentTQuantile(0.975, df), q, 1e-9, `t(0.975, ${df})`);
+  close(studentTQuantile(0.975, 1e6), 1.959966356814107, 1e-6, 'large df approaches the normal 1.96');
+  close(studentTQuantile(0.6, 3), 0.2766706623326898, 1e-10);
+  close(studentTQuantile(0.999, 2.5), 13.82219311086596, 1e-7);
+  close(studentTQuantile(0.025, 10), -2.228138851986274, 1e-9, 'symmetry');
+  assert.equal(studentTQuantile(0.5, 7), 0);
+  // df = 1 has the closed form tan(π(p - 1/2)).
+  close(studentTQuantile(0.9, 1), Math.tan(Math.PI * 0.4), 1e-9);
+  assert.throws(() => studentTQuantile(1, 3), RangeError);
+  assert.throws(() => studentTQuantile(0.9, 0), RangeError);
+});
+
+test("Welch's t-test reproduces a textbook example", () => {
+  // Wikipedia "Welch's t-test", example 1 (two samples of 15): t = -2.46, ν ≈ 24.99, p = 0.021;
+  // full-precision reference from scipy.stats.ttest_ind(a1, a2, equal_var=False).
+  const a1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4];
+  const a2 = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4];
+  const w = welchSamples(a1, a2);
+  assert.ok(w);
+  close(w.t, -2.455356398286006, 1e-10, 't');
+  close(w.df, 24.988529290231416, 1e-9, 'df');
+  close(w.p, 0.021378001462866992, 1e-9, 'p');
+  assert.ok(w.hi < 0, 'the 95% interval excludes zero at p = 0.021');
+});
+
+test('Welch 95% interval for small seed counts (3 vs 2 seeds)', () => {
+  // diff 1.41667, df 2.61746; interval from scipy: [0.08939305, 2.74394028].
+  const w = welchSamples([8.1, 8.9, 9.3], [7.2, 7.5]);
+  assert.ok(w);
+  close(w.diff, 1.4166666666666679, 1e-12);
+  close(w.df, 2.6174646675334134, 1e-10);
+  close(w.lo, 0.08939305076814819, 1e-8);
+  close(w.hi, 2.7439402825651875, 1e-8);
+  close(w.p, 0.04313786902366873, 1e-9);
+});
+
+test('Welch needs two values on each side; zero spread gives a degenerate interval', () => {
+  assert.equal(welch({mean: 1, std: NaN, n: 1}, {mean: 2, std: 0.1, n: 3}), null);
+  const w = welch({mean: 5, std: 0, n: 3}, {mean: 4, std: 0, n: 3});
+  assert.ok(w);
+  assert.equal(w.lo, 1);
+  assert.equal(w.hi, 1);
+  assert.equal(w.p, 0);
+});

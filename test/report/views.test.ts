@@ -1,0 +1,151 @@
+import {after, before, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {openDb, type Db} from '../../src/store/db';
+import {buildReport} from '../../src/report/model';
+import {renderReport, variantCsv, variantTable} from '../../src/report/views';
+import {parseCsv, parseMarkdownTable, renderCsv, renderMarkdown} from '../../src/report/render';
+import {duration, humanCount, summaryCell} from '../../src/report/format';
+import {makeFixture, type Fixture} from './fixture';
+
+let fx: Fixture;
+let db: Db;
+
+before(() => {
+  fx = makeFixture();
+  db = openDb(fx.file, {readonly: true});
+});
+after(() => {
+  db.close();
+  fx.cleanup();
+});
+
+test('counts print in the papers units', () => {
+  assert.equal(humanCount(269_722), '0.27M');
+  assert.equal(humanCount(853_018), '0.85M');
+  assert.equal(humanCount(1_730_000), '1.7M');
+  assert.equal(humanCount(40_808_448), '41M');
+  assert.equal(humanCount(253_000_000), '253M');
+  assert.equal(humanCount(11_600_000_000), '12G');
+  assert.equal(humanCount(4_400), '4.4K');
+  assert.equal(humanCount(73_000), '73K');
+  assert.equal(humanCount(650), '650');
+  assert.equal(humanCount(null), '—');
+});
+
+test('a cell with one seed says n=1 instead of ±0', () => {
+  assert.equal(summaryCell({mean: 8.75, std: NaN, n: 1}), '8.75 (n=1)');
+  assert.equal(summaryCell({mean: 8.75, std: 0.214, n: 3}), '8.75 ± 0.21 (n=3)');
+  assert.equal(summaryCell(null), '—');
+  assert.equal(duration(12.34), '12.3s');
+  assert.equal(duration(245), '4m 05s');
+  assert.equal(duration(3720), '1h 02m');
+});
+
+test('terminal table: one row per variant, diverged and failed named', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep'});
+  const out = renderReport(r, 'table');
+  assert.match(out, /final test err \(%\)/);
+  const lines = out.split('\n').filter((l) => /^│ \d/.test(l));
+  assert.equal(lines.length, 6);
+  assert.match(out, /2 done, 1 diverged/);
+  assert.match(out, /2 done, 1 failed/);
+  assert.match(out, /1 done, 1 running, 1 pending/);
+  assert.match(out, /\d+\.\d\d \(n=1\)/);
+  assert.doesNotMatch(out, /± 0\.00 \(n=1\)/);
+  assert.match(out, /0\.27M/);
+});
+
+test('a variant whose every seed diverged shows "diverged", not a number', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', where: ['model.depth=56', 'model.residual=false', 'seed=3']});
+  const t = variantTable(r);
+  assert.equal(t.rows.length, 1);
+  assert.ok(t.rows[0].includes('diverged'), t.rows[0].join(' | '));
+});
+
+test('CSV parses back to the numbers of the report', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', baseline: ['model.residual=false']});
+  const rows = parseCsv(renderReport(r, 'csv'));
+  const [head, ...body] = rows;
+  assert.equal(body.length, 6);
+  const col = (name: string) => {
+    const i = head.indexOf(name);
+    assert.ok(i >= 0, `column ${name} in ${head.join(',')}`);
+    return i;
+  };
+  body.forEach((row, i) => {
+    const v = r.variants[i];
+    assert.equal(row[col('model.depth')], String(v.variant['model.depth']));
+    assert.equal(Number(row[col('final_test_err_pct_mean')]), v.metrics.final_test_err?.mean);
+    assert.equal(Number(row[col('final_test_err_pct_n')]), v.metrics.final_test_err?.n);
+    assert.equal(Number(row[col('params')]), v.params);
+    assert.equal(Number(row[col('diverged')]), v.counts.diverged);
+    if (v.baseline?.welch) assert.equal(Number(row[col('diff_ci_lo')]), v.baseline.welch.lo);
+  });
+  // n = 1: the std cell is empty, not 0.
+  const partial = body.find((row) => row[col('model.depth')] === '56' && row[col('model.residual')] === 'true');
+  assert.ok(partial);
+  assert.equal(partial[col('final_test_err_pct_std')], '');
+});
+
+test('CSV quoting survives commas, quotes and newlines', () => {
+  const text = renderCsv({head: ['a', 'b'], rows: [['x,y', 'say "hi"'], ['two\nlines', null]]});
+  assert.deepEqual(parseCsv(text), [
+    ['a', 'b'],
+    ['x,y', 'say "hi"'],
+    ['two\nlines', ''],
+  ]);
+});
+
+test('JSON parses back with statistics per variant and per-trial states', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', pivot: 'model.depth,model.residual'});
+  const doc = JSON.parse(renderReport(r, 'json'));
+  assert.equal(doc.sweep.name, 'depth-sweep');
+  assert.equal(doc.units.err, 'percent');
+  assert.equal(doc.variants.length, 6);
+  const v = doc.variants.find((x: {variant: Record<string, unknown>}) => x.variant['model.depth'] === 56 && x.variant['model.residual'] === false);
+  assert.equal(v.metrics.final_test_err.n, 2);
+  assert.equal(v.trials.filter((t: {status: string}) => t.status === 'diverged').length, 1);
+  const one = doc.variants.find((x: {variant: Record<string, unknown>}) => x.variant['model.depth'] === 56 && x.variant['model.residual'] === true);
+  assert.equal(one.metrics.final_test_err.std, null, 'n = 1 has no std');
+  assert.deepEqual(doc.pivot.rows, ['model.depth']);
+  assert.equal(doc.pivot.cells.length, 3);
+});
+
+test('Markdown parses back as a GitHub table with the same cells as the terminal table', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', baseline: ['model.residual=false']});
+  const md = renderReport(r, 'markdown');
+  const parsed = parseMarkdownTable(md);
+  const t = variantTable(r);
+  assert.deepEqual(parsed.head, t.head);
+  assert.deepEqual(parsed.rows, t.rows);
+  assert.match(md, /^\*\*sweep depth-sweep/);
+  assert.match(md, /\| ---: \|/);
+  // Pipes inside cells are escaped.
+  const esc = renderMarkdown({head: ['a|b'], rows: [['x|y']]});
+  assert.deepEqual(parseMarkdownTable(esc), {head: ['a|b'], rows: [['x|y']]});
+});
+
+test('pivot renders the depth × plain/residual table in every format', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', pivot: 'model.depth,model.residual'});
+  const table = renderReport(r, 'table');
+  assert.match(table, /model\.residual=false/);
+  assert.match(table, /n=2, 1 diverged/);
+  const md = parseMarkdownTable(renderReport(r, 'markdown'));
+  assert.deepEqual(md.head, ['model.depth', 'model.residual=false', 'model.residual=true']);
+  assert.deepEqual(md.rows.map((x) => x[0]), ['20', '32', '56']);
+  const csv = parseCsv(renderReport(r, 'csv'));
+  assert.deepEqual(csv[0].slice(0, 4), ['model.depth', 'model.residual=false:final_test_err_pct_mean', 'model.residual=false:final_test_err_pct_std', 'model.residual=false:final_test_err_pct_n']);
+  const cell = r.pivot!.rows[0].cells[1]!;
+  assert.equal(Number(csv[1][4]), cell.metrics.final_test_err!.mean);
+});
+
+test('--curves appends one sparkline per variant; --only-changed drops constant columns', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', where: ['model.depth=56'], onlyChanged: true});
+  const out = renderReport(r, 'table', {curves: true});
+  assert.doesNotMatch(out.split('\n')[1], /params|MACs|model\.depth/);
+  const sparkLines = out.split('\n').filter((l) => /^residual=(true|false) /.test(l));
+  assert.equal(sparkLines.length, 2);
+  const csv = parseCsv(renderCsv(variantCsv(r)));
+  assert.equal(csv[0][0], 'model.residual');
+  assert.ok(!csv[0].includes('params'));
+});

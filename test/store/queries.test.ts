@@ -1,0 +1,112 @@
+import {after, before, test} from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {openDb, type Db} from '../../src/store/db';
+import {UsageError} from '../../src/errors';
+import {
+  canonicalJson,
+  closest,
+  editDistance,
+  epochCountsByTrial,
+  epochsOfSweep,
+  findTrial,
+  lastEpochs,
+  listSweeps,
+  resolveSweep,
+  statusCounts,
+  trialsOfSweep,
+} from '../../src/store/queries';
+import {makeFixture, type Fixture} from '../report/fixture';
+
+let fx: Fixture;
+let db: Db;
+
+before(() => {
+  fx = makeFixture();
+  db = openDb(fx.file, {readonly: true});
+});
+after(() => {
+  db.close();
+  fx.cleanup();
+});
+
+test('sweeps resolve by id, by name (newest of that name) and default to the newest', () => {
+  assert.deepEqual(listSweeps(db).map((s) => s.name), ['smoke', 'depth-sweep', 'depth-sweep-b']);
+  assert.equal(resolveSweep(db).name, 'depth-sweep-b');
+  assert.equal(resolveSweep(db, String(fx.smokeId)).name, 'smoke');
+  assert.equal(resolveSweep(db, 'depth-sweep').id, fx.depthId);
+  assert.throws(() => resolveSweep(db, 'nothing-like-it'), UsageError);
+});
+
+test('a name reused by a changed config resolves to its newest sweep', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ablate-q-'));
+  const w = openDb(path.join(dir, 'a.db'));
+  try {
+    const ins = w.prepare('INSERT INTO sweeps (name, config_yaml, config_hash, created_at) VALUES (?, ?, ?, ?)');
+    ins.run('s', 'a: 1', 'h1', 1000);
+    const newer = Number(ins.run('s', 'a: 2', 'h2', 2000).lastInsertRowid);
+    assert.equal(resolveSweep(w, 's').id, newer);
+    assert.throws(() => resolveSweep(openDb(':memory:')), /holds no sweeps/);
+  } finally {
+    w.close();
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
+});
+
+test('trials come parsed, in grid order, with a canonical variant key', () => {
+  const trials = trialsOfSweep(db, fx.depthId);
+  assert.equal(trials.length, 18);
+  assert.deepEqual(trials.map((t) => t.idx), [...trials.map((t) => t.idx)].sort((a, b) => a - b));
+  assert.deepEqual(trials[0].variant, {'model.depth': 20, 'model.residual': false});
+  assert.equal(trials[0].variantKey, '{"model.depth":20,"model.residual":false}');
+  assert.equal(canonicalJson({b: 1, a: {d: [1, {z: 0, y: 1}], c: null}}), '{"a":{"c":null,"d":[1,{"y":1,"z":0}]},"b":1}');
+  assert.equal((trials[0].spec as {train: {epochs: number}}).train.epochs, 6);
+});
+
+test('epochs group by trial in order; last epochs and counts agree', () => {
+  const byTrial = epochsOfSweep(db, fx.depthId);
+  const trials = trialsOfSweep(db, fx.depthId);
+  const pending = trials.find((t) => t.status === 'pending')!;
+  assert.equal(byTrial.has(pending.id), false);
+  const done = trials.find((t) => t.status === 'done')!;
+  assert.deepEqual(byTrial.get(done.id)!.map((e) => e.epoch), [1, 2, 3, 4, 5, 6]);
+  const last = lastEpochs(db, [done.id, pending.id]);
+  assert.equal(last.get(done.id)?.epoch, 6);
+  assert.equal(last.has(pending.id), false);
+  const counts = epochCountsByTrial(db, fx.depthId);
+  assert.equal(counts.get(done.id)?.epochs, 6);
+  assert.ok((counts.get(done.id)?.seconds ?? 0) > 6 * 20);
+  assert.deepEqual(statusCounts(db).get(fx.depthId), {pending: 1, running: 1, done: 14, failed: 1, diverged: 1});
+});
+
+test('trials are found by id or unique key prefix (LIKE wildcards are literal)', () => {
+  const t = trialsOfSweep(db, fx.smokeId)[3];
+  assert.equal(findTrial(db, String(t.id)).key, t.key);
+  assert.equal(findTrial(db, t.key).id, t.id);
+  assert.throws(() => findTrial(db, 's%'), /no trial/);
+  assert.throws(() => findTrial(db, 'sm'), /matches several trials/);
+});
+
+test('edit distance and suggestions', () => {
+  assert.equal(editDistance('kitten', 'sitting'), 3);
+  assert.equal(closest('depth', ['model.depth', 'model.width']), 'model.depth');
+  assert.equal(closest('modle.width', ['model.depth', 'model.width']), 'model.width');
+  assert.equal(closest('zzz', ['model.depth']), undefined);
+});
+
+test('a read-only connection reads while a writer holds the database', () => {
+  const w = openDb(fx.file);
+  try {
+    w.prepare('BEGIN IMMEDIATE').run();
+    w.prepare("UPDATE trials SET status = 'done' WHERE status = 'running'").run();
+    // WAL: the reader sees the last committed state, not the open transaction, and is not blocked.
+    assert.equal(statusCounts(db).get(fx.depthId)?.running, 1);
+    w.prepare('COMMIT').run();
+    assert.equal(statusCounts(db).get(fx.depthId)?.running, 0);
+    w.prepare("UPDATE trials SET status = 'running' WHERE id = (SELECT id FROM trials WHERE sweep_id = ? AND seed = 3 AND idx = 17)").run(fx.depthId);
+  } finally {
+    w.close();
+  }
+});
