@@ -1,4 +1,482 @@
-/** Native CPU kernels (Node-API addon in native/). Placeholder until the addon exists. */
-export function installNativeKernels(_threads: number): {ok: true} | {ok: false; reason: string} {
-  return {ok: false, reason: 'the native addon is not built yet'};
+/**
+ * Native CPU kernels: a Node-API addon (native/) over oneDNN, registered on the tfjs `cpu` backend.
+ *
+ * Replaced kernels keep the original tfjs-cpu implementation as their fallback: inputs the addon does
+ * not handle (other dtypes, NCHW, broadcasting adds, shapes oneDNN rejects) run the reference code.
+ * Added kernels (`GroupedConv2D`, `BatchNormTraining`) carry registered gradients whose backward
+ * kernels are native too, so autodiff runs one native pass per layer each way.
+ *
+ * The addon is context-aware: every worker thread that installs the kernels gets its own oneDNN
+ * primitive cache and its own thread count (OpenMP's thread count is per calling thread).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {type BatchNormTrainResult, setOpImpls} from './ops';
+
+/** The addon's JavaScript surface (native/src/addon.cc). */
+export interface NativeAddon {
+  info(): {dnnl: string; cpuRuntime: string; isa: string; threads: number; ompMaxThreads: number; convPrimitives: number; scratchpadBytes: number};
+  setThreads(n: number): void;
+  conv(kind: number, params: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array,
+    bias?: Float32Array | null, activation?: number, alpha?: number): void;
+  batchNormForward(params: Int32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,
+    y: Float32Array, mean: Float32Array, variance: Float32Array): void;
+  batchNormBackward(params: Int32Array, x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array,
+    variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  relu(x: Float32Array, y: Float32Array, n: number): void;
+  reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
+  addN(inputs: Float32Array[], out: Float32Array, n: number): void;
+}
+
+/** Names of the kernels this module adds (tfjs has no grouped convolution nor a training batch norm). */
+export const GROUPED_CONV2D = 'GroupedConv2D';
+export const GROUPED_CONV2D_BACKPROP_INPUT = 'GroupedConv2DBackpropInput';
+export const GROUPED_CONV2D_BACKPROP_FILTER = 'GroupedConv2DBackpropFilter';
+export const BATCH_NORM_TRAINING = 'BatchNormTraining';
+export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
+export const RELU_GRAD = 'ReluGradFromOutput';
+
+const BACKEND = 'cpu';
+
+/** Where the addon is looked for; ABLATE_NATIVE_ADDON overrides it (tests use it to simulate a missing build). */
+export function addonPath(): string {
+  return process.env.ABLATE_NATIVE_ADDON ?? path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'ablate_native.node');
+}
+
+let addon: NativeAddon | undefined;
+let loadError: string | undefined;
+
+/** Loads the addon once per JavaScript context; returns it, or the reason it cannot be used. */
+export function loadAddon(): {ok: true; addon: NativeAddon} | {ok: false; reason: string} {
+  if (addon) return {ok: true, addon};
+  const file = addonPath();
+  if (!fs.existsSync(file)) {
+    return {ok: false, reason: `the native addon is not built (${file} does not exist)`};
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(file) as NativeAddon;
+    addon.info();
+    loadError = undefined;
+    return {ok: true, addon};
+  } catch (err) {
+    addon = undefined;
+    loadError = (err as Error).message.split('\n')[0];
+    return {ok: false, reason: `the native addon at ${file} failed to load: ${loadError}`};
+  }
+}
+
+/** Counts of kernel calls by path, for tests and the benchmark's report of what ran natively. */
+export interface NativeStats {
+  native: Record<string, number>;
+  fallback: Record<string, number>;
+}
+const stats: NativeStats = {native: {}, fallback: {}};
+export function nativeStats(): NativeStats {
+  return {native: {...stats.native}, fallback: {...stats.fallback}};
+}
+export function resetNativeStats(): void {
+  stats.native = {};
+  stats.fallback = {};
+}
+function count(kind: 'native' | 'fallback', name: string): void {
+  stats[kind][name] = (stats[kind][name] ?? 0) + 1;
+}
+
+type Backend = {
+  data: {get(id: tf.DataId): {values?: unknown}};
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
+};
+type KernelArgs = {inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap};
+
+function f32(backend: Backend, t: tf.TensorInfo | undefined): Float32Array | undefined {
+  if (!t || t.dtype !== 'float32') return undefined;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Float32Array ? v : undefined;
+}
+
+function sizeOf(shape: number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution geometry
+
+const CONV_FORWARD = 0;
+const CONV_BACKWARD_DATA = 1;
+const CONV_BACKWARD_WEIGHTS = 2;
+
+/**
+ * Packs the geometry the addon expects: N,H,W,C, OC, KH,KW, OH,OW, SH,SW, DH,DW, PT,PL,PB,PR, G.
+ * Returns undefined when oneDNN cannot express it (the caller then uses the reference kernel).
+ */
+function convParams(
+  xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number],
+  pad: unknown, dimRoundingMode: unknown, groups: number,
+): Int32Array | undefined {
+  if (xShape.length !== 4 || filterShape.length !== 4) return undefined;
+  // computeConv2DInfo reads input channels from x; give it a filter shape with the full count.
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    [filterShape[0], filterShape[1], xShape[3], filterShape[3]],
+    strides, dilations, pad as 'same', dimRoundingMode as 'floor' | undefined, false, 'channelsLast');
+  if (filterShape[2] * groups !== xShape[3] || info.outChannels % groups !== 0) return undefined;
+  const dims: Array<[number, number, number, number, number, number]> = [
+    [info.inHeight, info.filterHeight, info.dilationHeight, info.strideHeight, info.padInfo.top, info.padInfo.bottom],
+    [info.inWidth, info.filterWidth, info.dilationWidth, info.strideWidth, info.padInfo.left, info.padInfo.right],
+  ];
+  const out = [info.outHeight, info.outWidth];
+  const padR: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const [size, k, d, s, lo, hi] = dims[i];
+    const span = (k - 1) * d + 1;
+    let r = hi;
+    // oneDNN requires out == floor((in + lo + r - span) / s) + 1; tfjs' ceil/round modes may not satisfy it
+    // with the padding they report, so derive the right padding from the output size.
+    if (Math.floor((size + lo + r - span) / s) + 1 !== out[i]) r = (out[i] - 1) * s + span - size - lo;
+    if (lo < 0 || r + s <= 0 || out[i] < 1) return undefined;
+    padR.push(r);
+  }
+  if (info.batchSize < 1) return undefined;
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outChannels,
+    info.filterHeight, info.filterWidth, info.outHeight, info.outWidth,
+    info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    info.padInfo.top, info.padInfo.left, padR[0], padR[1], groups,
+  ]);
+}
+
+function isNHWC(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
+const ACTIVATIONS: Record<string, number> = {linear: 0, relu: 1, relu6: 2, leakyrelu: 3, elu: 4, sigmoid: 5};
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+
+interface Installed {
+  originals: Map<string, tf.KernelConfig>;
+  added: string[];
+  gradients: Map<string, tf.GradConfig | undefined>;
+}
+let installed: Installed | undefined;
+
+function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelFunc): tf.KernelConfig[] {
+  /** Runs `fn`; a native failure (oneDNN rejecting a shape) falls back to the reference kernel for that shape from then on. */
+  const rejected = new Set<string>();
+  function attempt(name: string, key: string, args: KernelArgs, fn: () => tf.TensorInfo | tf.TensorInfo[]) {
+    if (!rejected.has(key)) {
+      try {
+        const r = fn();
+        count('native', name);
+        return r;
+      } catch (err) {
+        if ((err as {dnnlStatus?: number}).dnnlStatus === undefined) throw err;
+        rejected.add(key);
+      }
+    }
+    count('fallback', name);
+    return original(name)(args as never);
+  }
+
+  const conv2D = (args: KernelArgs, fused: boolean) => {
+    const {inputs, backend, attrs = {}} = args;
+    const name = fused ? 'FusedConv2D' : 'Conv2D';
+    const {x, filter, bias, preluActivationWeights} = inputs as Record<string, tf.TensorInfo | undefined>;
+    const xv = f32(backend, x), wv = f32(backend, filter);
+    const activation = fused ? (attrs.activation as string | undefined) ?? 'linear' : 'linear';
+    const act = ACTIVATIONS[activation];
+    const biasV = bias ? f32(backend, bias) : undefined;
+    const p = xv && wv && isNHWC(attrs.dataFormat) && act !== undefined && !preluActivationWeights &&
+      (!bias || (biasV && bias.shape.length === 1 && bias.shape[0] === filter!.shape[3]))
+      ? convParams(x!.shape, filter!.shape, attrs.strides as number, attrs.dilations as number, attrs.pad, attrs.dimRoundingMode, 1)
+      : undefined;
+    if (!p) {
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    return attempt(name, `${name}:${p.join(',')}:${bias ? 1 : 0}:${activation}`, args, () => {
+      const outShape = [p[0], p[7], p[8], p[4]];
+      const y = new Float32Array(sizeOf(outShape));
+      native.conv(CONV_FORWARD, p, xv!, wv!, y, biasV ?? null, act, (attrs.leakyreluAlpha as number | undefined) ?? 0.2);
+      return backend.makeTensorInfo(outShape, 'float32', y);
+    });
+  };
+
+  const backpropInput = (args: KernelArgs, name: string, groups: number) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {dy, filter} = inputs as Record<string, tf.TensorInfo>;
+    const inputShape = attrs.inputShape as number[];
+    const dyv = f32(backend, dy), wv = f32(backend, filter);
+    const p = dyv && wv && isNHWC(attrs.dataFormat)
+      ? convParams(inputShape, filter.shape, attrs.strides as number, (attrs.dilations as number | undefined) ?? 1, attrs.pad, attrs.dimRoundingMode, groups)
+      : undefined;
+    if (!p || p[0] !== dy.shape[0] || p[7] !== dy.shape[1] || p[8] !== dy.shape[2] || p[4] !== dy.shape[3]) {
+      if (groups !== 1) throw new Error(`${name}: unsupported geometry (input ${inputShape}, filter ${filter.shape}, dy ${dy.shape})`);
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    return attempt(name, `${name}:${p.join(',')}`, args, () => {
+      const dx = new Float32Array(sizeOf(inputShape));
+      native.conv(CONV_BACKWARD_DATA, p, dyv!, wv!, dx);
+      return backend.makeTensorInfo(inputShape.slice(), 'float32', dx);
+    });
+  };
+
+  const backpropFilter = (args: KernelArgs, name: string, groups: number) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {x, dy} = inputs as Record<string, tf.TensorInfo>;
+    const filterShape = attrs.filterShape as number[];
+    const xv = f32(backend, x), dyv = f32(backend, dy);
+    const p = xv && dyv && isNHWC(attrs.dataFormat)
+      ? convParams(x.shape, filterShape, attrs.strides as number, (attrs.dilations as number | undefined) ?? 1, attrs.pad, attrs.dimRoundingMode, groups)
+      : undefined;
+    if (!p || p[7] !== dy.shape[1] || p[8] !== dy.shape[2] || p[4] !== dy.shape[3]) {
+      if (groups !== 1) throw new Error(`${name}: unsupported geometry (x ${x.shape}, filter ${filterShape}, dy ${dy.shape})`);
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    return attempt(name, `${name}:${p.join(',')}`, args, () => {
+      const dw = new Float32Array(sizeOf(filterShape));
+      native.conv(CONV_BACKWARD_WEIGHTS, p, xv!, dyv!, dw);
+      return backend.makeTensorInfo(filterShape.slice(), 'float32', dw);
+    });
+  };
+
+  const groupedConv2D = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {x, filter} = inputs as Record<string, tf.TensorInfo>;
+    const groups = attrs.groups as number;
+    const xv = f32(backend, x), wv = f32(backend, filter);
+    const p = xv && wv ? convParams(x.shape, filter.shape, attrs.strides as number, 1, attrs.pad, undefined, groups) : undefined;
+    if (!p) throw new Error(`${GROUPED_CONV2D}: unsupported input (x ${x.shape} ${x.dtype}, filter ${filter.shape}, groups ${groups})`);
+    const outShape = [p[0], p[7], p[8], p[4]];
+    const y = new Float32Array(sizeOf(outShape));
+    native.conv(CONV_FORWARD, p, xv!, wv!, y);
+    count('native', GROUPED_CONV2D);
+    return backend.makeTensorInfo(outShape, 'float32', y);
+  };
+
+  const batchNormTraining = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
+    const xv = f32(backend, x), gv = f32(backend, gamma), bv = f32(backend, beta);
+    if (!xv || !gv || !bv || x.shape.length !== 4) throw new Error(`${BATCH_NORM_TRAINING}: expects float32 NHWC input, got ${x.dtype} ${x.shape}`);
+    const c = x.shape[3];
+    const y = new Float32Array(xv.length), mean = new Float32Array(c), variance = new Float32Array(c);
+    native.batchNormForward(Int32Array.from(x.shape), xv, gv, bv, attrs.epsilon as number, y, mean, variance);
+    count('native', BATCH_NORM_TRAINING);
+    return [
+      backend.makeTensorInfo(x.shape.slice(), 'float32', y),
+      backend.makeTensorInfo([c], 'float32', mean),
+      backend.makeTensorInfo([c], 'float32', variance),
+    ];
+  };
+
+  const batchNormTrainingGrad = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {dy, x, gamma, mean, variance} = inputs as Record<string, tf.TensorInfo>;
+    const vals = [dy, x, gamma, mean, variance].map((t) => f32(backend, t));
+    if (vals.some((v) => !v)) throw new Error(`${BATCH_NORM_TRAINING_GRAD}: expects float32 inputs`);
+    const [dyv, xv, gv, mv, vv] = vals as Float32Array[];
+    const c = x.shape[3];
+    const dx = new Float32Array(xv.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
+    native.batchNormBackward(Int32Array.from(x.shape), xv, dyv, gv, mv, vv, attrs.epsilon as number, dx, dgamma, dbeta);
+    count('native', BATCH_NORM_TRAINING_GRAD);
+    return [
+      backend.makeTensorInfo(x.shape.slice(), 'float32', dx),
+      backend.makeTensorInfo([c], 'float32', dgamma),
+      backend.makeTensorInfo([c], 'float32', dbeta),
+    ];
+  };
+
+  const relu = (args: KernelArgs) => {
+    const {inputs, backend} = args;
+    const x = inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    if (!xv) {
+      count('fallback', 'Relu');
+      return original('Relu')(args as never);
+    }
+    const y = new Float32Array(xv.length);
+    native.relu(xv, y, xv.length);
+    count('native', 'Relu');
+    return backend.makeTensorInfo(x.shape.slice(), 'float32', y);
+  };
+
+  const reluGrad = (args: KernelArgs) => {
+    const {inputs, backend} = args;
+    const {dy, y} = inputs as Record<string, tf.TensorInfo>;
+    const dyv = f32(backend, dy), yv = f32(backend, y);
+    if (!dyv || !yv || dyv.length !== yv.length) throw new Error(`${RELU_GRAD}: expects float32 tensors of one shape`);
+    const dx = new Float32Array(dyv.length);
+    native.reluGrad(dyv, yv, dx, dyv.length);
+    count('native', RELU_GRAD);
+    return backend.makeTensorInfo(dy.shape.slice(), 'float32', dx);
+  };
+
+  const sameShapeSum = (args: KernelArgs, name: string, list: tf.TensorInfo[]) => {
+    const {backend} = args;
+    const vals = list.map((t) => f32(backend, t));
+    const shape = list[0].shape;
+    if (vals.some((v) => !v) || list.some((t) => !tf.util.arraysEqual(t.shape, shape))) {
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    const out = new Float32Array(vals[0]!.length);
+    native.addN(vals as Float32Array[], out, out.length);
+    count('native', name);
+    return backend.makeTensorInfo(shape.slice(), 'float32', out);
+  };
+
+  const k = (kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig =>
+    ({kernelName, backendName: BACKEND, kernelFunc: kernelFunc as unknown as tf.KernelFunc});
+  return [
+    k('Conv2D', (a) => conv2D(a, false)),
+    k('FusedConv2D', (a) => conv2D(a, true)),
+    k('Conv2DBackpropInput', (a) => backpropInput(a, 'Conv2DBackpropInput', 1)),
+    k('Conv2DBackpropFilter', (a) => backpropFilter(a, 'Conv2DBackpropFilter', 1)),
+    k(GROUPED_CONV2D, groupedConv2D),
+    k(GROUPED_CONV2D_BACKPROP_INPUT, (a) => backpropInput(a, GROUPED_CONV2D_BACKPROP_INPUT, a.attrs!.groups as number)),
+    k(GROUPED_CONV2D_BACKPROP_FILTER, (a) => backpropFilter(a, GROUPED_CONV2D_BACKPROP_FILTER, a.attrs!.groups as number)),
+    k(BATCH_NORM_TRAINING, batchNormTraining),
+    k(BATCH_NORM_TRAINING_GRAD, batchNormTrainingGrad),
+    k('Relu', relu),
+    k(RELU_GRAD, reluGrad),
+    k('Add', (a) => sameShapeSum(a, 'Add', [a.inputs.a as tf.TensorInfo, a.inputs.b as tf.TensorInfo])),
+    k('AddN', (a) => sameShapeSum(a, 'AddN', a.inputs as unknown as tf.TensorInfo[])),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gradients
+
+const gradients: tf.GradConfig[] = [
+  {
+    kernelName: GROUPED_CONV2D,
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved;
+      const d = dy as tf.Tensor;
+      return {
+        x: () => tf.engine().runKernel(GROUPED_CONV2D_BACKPROP_INPUT, {dy: d, filter}, {...attrs, inputShape: x.shape}) as tf.Tensor,
+        filter: () => tf.engine().runKernel(GROUPED_CONV2D_BACKPROP_FILTER, {x, dy: d}, {...attrs, filterShape: filter.shape}) as tf.Tensor,
+      };
+    },
+  },
+  {
+    kernelName: BATCH_NORM_TRAINING,
+    inputsToSave: ['x', 'gamma'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [x, gamma, mean, variance] = saved;
+      const [dy, dmean, dvar] = dys as Array<tf.Tensor | null>;
+      const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD,
+        {dy: dy ?? tf.zerosLike(x), x, gamma, mean, variance}, attrs) as tf.Tensor[];
+      // The statistics outputs are normally consumed only by the running averages (outside the loss);
+      // when a loss does use them, their gradients flow to x as well: d mean/dx = 1/M, d var/dx = 2(x - mean)/M.
+      let dxAll = dx;
+      if (dmean || dvar) {
+        const m = x.size / x.shape[x.rank - 1];
+        if (dmean) dxAll = tf.add(dxAll, tf.div(dmean, m));
+        if (dvar) dxAll = tf.add(dxAll, tf.mul(tf.mul(dvar, 2 / m), tf.sub(x, mean)));
+      }
+      return {x: () => dxAll, gamma: () => dgamma, beta: () => dbeta};
+    },
+  },
+  {
+    // Same gradient as tfjs' (dy where x > 0), read from the output so the ReLU's input need not be kept.
+    kernelName: 'Relu',
+    outputsToSave: [true],
+    gradFunc: (dy, saved) => {
+      const [y] = saved;
+      return {x: () => tf.engine().runKernel(RELU_GRAD, {dy: dy as tf.Tensor, y}) as tf.Tensor};
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Install / uninstall
+
+function groupedConv2dOp(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D {
+  if (groups === 1) return tf.conv2d(x, filter, stride, pad);
+  return tf.engine().runKernel(GROUPED_CONV2D, {x, filter}, {strides: stride, pad, groups}) as tf.Tensor4D;
+}
+
+function batchNormTrainOp(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
+  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, {x, gamma, beta}, {epsilon: eps}) as tf.Tensor[];
+  return {y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+}
+
+/** Registers the native kernels on the tfjs cpu backend and installs the native op implementations. */
+export function installNativeKernels(threads: number): {ok: true} | {ok: false; reason: string} {
+  const loaded = loadAddon();
+  if (!loaded.ok) return loaded;
+  const native = loaded.addon;
+  try {
+    native.setThreads(Math.max(1, Math.floor(threads)));
+  } catch (err) {
+    return {ok: false, reason: `the native addon rejected the thread count: ${(err as Error).message}`};
+  }
+  if (!installed) {
+    const originals = new Map<string, tf.KernelConfig>();
+    const original = (name: string): tf.KernelFunc => {
+      const cfg = originals.get(name);
+      if (!cfg) throw new Error(`no reference kernel ${name} on the cpu backend`);
+      return cfg.kernelFunc;
+    };
+    const configs = makeKernels(native, original);
+    const added: string[] = [];
+    for (const cfg of configs) {
+      const prev = tf.getKernel(cfg.kernelName, BACKEND);
+      if (prev) {
+        originals.set(cfg.kernelName, prev);
+        tf.unregisterKernel(cfg.kernelName, BACKEND);
+      } else {
+        added.push(cfg.kernelName);
+      }
+      tf.registerKernel(cfg);
+    }
+    const prevGradients = new Map<string, tf.GradConfig | undefined>();
+    for (const g of gradients) {
+      prevGradients.set(g.kernelName, tf.getGradient(g.kernelName));
+      if (tf.getGradient(g.kernelName)) tf.unregisterGradient(g.kernelName);
+      tf.registerGradient(g);
+    }
+    installed = {originals, added, gradients: prevGradients};
+  }
+  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp});
+  return {ok: true};
+}
+
+/** Restores the reference kernels and gradients (used when switching a process back to tfjs-cpu, and by tests). */
+export function uninstallNativeKernels(): void {
+  setOpImpls(undefined);
+  if (!installed) return;
+  for (const [name, cfg] of installed.originals) {
+    tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel(cfg);
+  }
+  for (const name of installed.added) tf.unregisterKernel(name, BACKEND);
+  for (const [name, cfg] of installed.gradients) {
+    // Restore only where ours is still the registered one (gradients registered later win, as in tfjs).
+    if (!gradients.includes(tf.getGradient(name) as tf.GradConfig)) continue;
+    tf.unregisterGradient(name);
+    if (cfg) tf.registerGradient(cfg);
+  }
+  installed = undefined;
+}
+
+export function nativeKernelsInstalled(): boolean {
+  return installed !== undefined;
+}
+
+/** What the addon reports about itself (oneDNN version, threading runtime, ISA), or undefined when not loadable. */
+export function nativeInfo(): ReturnType<NativeAddon['info']> | undefined {
+  const loaded = loadAddon();
+  return loaded.ok ? loaded.addon.info() : undefined;
 }

@@ -1,0 +1,94 @@
+// Node-API entry point of the native CPU kernels. The addon is context-aware (Napi::Addon): each
+// JavaScript context that loads it gets its own Context, so it may be loaded in several worker
+// threads at once.
+#include "context.h"
+
+namespace ablate {
+
+namespace {
+
+const char* isaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("info", &Addon::Info),
+                             InstanceMethod("setThreads", &Addon::SetThreads),
+                             InstanceMethod("conv", &Addon::Call<Conv>),
+                             InstanceMethod("batchNormForward", &Addon::Call<BatchNormForward>),
+                             InstanceMethod("batchNormBackward", &Addon::Call<BatchNormBackward>),
+                             InstanceMethod("relu", &Addon::Call<Relu>),
+                             InstanceMethod("reluGrad", &Addon::Call<ReluGrad>),
+                             InstanceMethod("addN", &Addon::Call<AddN>),
+                         });
+  }
+
+ private:
+  Context ctx_;
+
+  // oneDNN reports failures as dnnl::error; they become JavaScript errors carrying oneDNN's status,
+  // so the JavaScript side can fall back to the reference kernel.
+  template <Napi::Value (*Fn)(Context&, const Napi::CallbackInfo&)>
+  Napi::Value Call(const Napi::CallbackInfo& info) {
+    try {
+      ctx_.enter();
+      return Fn(ctx_, info);
+    } catch (const dnnl::error& e) {
+      Napi::Error err = Napi::Error::New(info.Env(), std::string("oneDNN: ") + e.what());
+      err.Set("dnnlStatus", Napi::Number::New(info.Env(), static_cast<int>(e.status)));
+      throw err;
+    } catch (const std::bad_alloc&) {
+      throw Napi::Error::New(info.Env(), "native kernel: out of memory");
+    }
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const dnnl_version_t* v = dnnl_version();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("dnnl", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+    o.Set("cpuRuntime", v->cpu_runtime == DNNL_RUNTIME_OMP ? "omp"
+                        : v->cpu_runtime == DNNL_RUNTIME_TBB ? "tbb"
+                        : v->cpu_runtime == DNNL_RUNTIME_SEQ ? "sequential"
+                                                             : "other");
+    o.Set("isa", isaName(dnnl::get_effective_cpu_isa()));
+    o.Set("threads", ctx_.threads);
+    o.Set("ompMaxThreads", omp_get_max_threads());
+    o.Set("convPrimitives", static_cast<double>(ctx_.convCache.size()));
+    o.Set("scratchpadBytes", static_cast<double>(ctx_.scratchBytes));
+    return o;
+  }
+
+  Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+    int n = info[0].As<Napi::Number>().Int32Value();
+    if (n < 1) throw Napi::RangeError::New(info.Env(), "threads must be >= 1");
+    if (n != ctx_.threads) {
+      // Some implementations choose their blocking from the thread count at creation time.
+      ctx_.convCache.clear();
+      ctx_.bnCache.clear();
+      ctx_.threads = n;
+    }
+    ctx_.enter();
+    return info.Env().Undefined();
+  }
+};
+
+}  // namespace ablate
+
+using AblateAddon = ablate::Addon;
+NODE_API_ADDON(AblateAddon)

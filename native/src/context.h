@@ -1,0 +1,92 @@
+// Shared state of the addon. One Context exists per JavaScript context (the main thread and every
+// worker thread get their own, because the addon is context-aware), so primitive caches and the
+// thread count of a trial's slot are never shared between trials running side by side.
+#pragma once
+
+#include <napi.h>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace ablate {
+
+struct ConvPrim;
+struct BatchNormPrim;
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+struct Context {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  int threads = 1;
+
+  // Every primitive is created with a user-managed scratchpad; all of them share this one buffer
+  // (execution is sequential within a context), which keeps the resident size down.
+  std::unique_ptr<char, AlignedFree> scratch;
+  size_t scratchBytes = 0;
+
+  std::unordered_map<std::string, std::shared_ptr<ConvPrim>> convCache;
+  std::unordered_map<std::string, std::shared_ptr<BatchNormPrim>> bnCache;
+
+  // OpenMP's thread count is a per-OS-thread setting, so setting it on every call from the
+  // calling thread gives each worker thread exactly its slot's count.
+  void enter() const { omp_set_num_threads(threads); }
+
+  dnnl::memory scratchMemory(const dnnl::memory::desc& md) {
+    size_t bytes = md.get_size();
+    if (bytes > scratchBytes || !scratch) {
+      size_t rounded = (bytes + 4096) & ~size_t(4095);
+      void* p = std::aligned_alloc(64, rounded);
+      if (!p) throw std::bad_alloc();
+      scratch.reset(static_cast<char*>(p));
+      scratchBytes = rounded;
+    }
+    return dnnl::memory(md, eng, scratch.get());
+  }
+};
+
+// Reads a Float32Array argument and checks that it holds at least `count` elements.
+inline float* f32Arg(const Napi::CallbackInfo& info, size_t index, size_t count, const char* name) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a Float32Array");
+  }
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  if (a.ElementLength() < count) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " has " + std::to_string(a.ElementLength()) +
+                                                 " elements, expected " + std::to_string(count));
+  }
+  return a.Data();
+}
+
+inline const int32_t* i32Arg(const Napi::CallbackInfo& info, size_t index, size_t count, const char* name) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      v.As<Napi::Int32Array>().ElementLength() < count) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an Int32Array of " +
+                                               std::to_string(count) + " elements");
+  }
+  return v.As<Napi::Int32Array>().Data();
+}
+
+inline std::string keyOf(const int32_t* p, size_t n, int extra) {
+  std::string k(reinterpret_cast<const char*>(p), n * sizeof(int32_t));
+  k.append(reinterpret_cast<const char*>(&extra), sizeof(extra));
+  return k;
+}
+
+Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info);
+
+}  // namespace ablate

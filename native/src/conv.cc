@@ -1,0 +1,201 @@
+// 2-D convolution (forward, backward-data, backward-weights, with groups) over oneDNN.
+//
+// Activations stay in the NHWC layout tfjs uses, so no reorder is spent on them; oneDNN's NHWC
+// ("nspc") kernels take them directly. Weights arrive as tfjs filters [kh, kw, in/groups, out] and are
+// reordered into whatever blocked layout oneDNN picks (format `any`): they are small, and the
+// blocked layout is what its fast kernels need.
+#include "context.h"
+
+namespace ablate {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+enum Kind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+
+// Layout of the params Int32Array passed from JavaScript.
+struct ConvParams {
+  int32_t N, H, W, C, OC, KH, KW, OH, OW, SH, SW, DH, DW, PT, PL, PB, PR, G;
+};
+constexpr size_t kNumParams = sizeof(ConvParams) / sizeof(int32_t);
+
+// Activation fused into the forward convolution (tfjs FusedConv2D's `activation`).
+enum Act { kLinear = 0, kRelu = 1, kRelu6 = 2, kLeakyRelu = 3, kElu = 4, kSigmoid = 5 };
+
+}  // namespace
+
+struct ConvPrim {
+  dnnl::primitive prim;
+  memory::desc inMd, outMd;          // activations seen by the primitive (NHWC)
+  memory::desc userWMd, primWMd;     // weights (or weight gradient) in tfjs and in oneDNN layout
+  memory::desc biasMd;
+  memory::desc scratchMd;
+  bool reorderW = false;
+  dnnl::reorder wReorder;
+  std::unique_ptr<float[]> wBuf;     // weights in the primitive's layout
+};
+
+namespace {
+
+memory::desc userWeights(const ConvParams& p) {
+  const memory::dim icg = p.C / p.G, ocg = p.OC / p.G;
+  // tfjs filter [kh][kw][ic/g][oc]; output channel o belongs to group o / (oc/g).
+  if (p.G == 1) {
+    return memory::desc({p.OC, p.C, p.KH, p.KW}, dt::f32,
+                        memory::dims{1, p.OC, (memory::dim)p.KW * p.C * p.OC, (memory::dim)p.C * p.OC});
+  }
+  return memory::desc({p.G, ocg, icg, p.KH, p.KW}, dt::f32,
+                      memory::dims{ocg, 1, p.OC, (memory::dim)p.KW * icg * p.OC, icg * p.OC});
+}
+
+memory::dims weightDims(const ConvParams& p) {
+  if (p.G == 1) return {p.OC, p.C, p.KH, p.KW};
+  return {p.G, p.OC / p.G, p.C / p.G, p.KH, p.KW};
+}
+
+std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, bool bias, int act, float alpha) {
+  auto cp = std::make_shared<ConvPrim>();
+  const memory::desc src({p.N, p.C, p.H, p.W}, dt::f32, tag::nhwc);
+  const memory::desc dst({p.N, p.OC, p.OH, p.OW}, dt::f32, tag::nhwc);
+  const memory::desc anyW(weightDims(p), dt::f32, tag::any);
+  const memory::dims strides{p.SH, p.SW}, dil{p.DH - 1, p.DW - 1}, padL{p.PT, p.PL}, padR{p.PB, p.PR};
+  const auto algo = dnnl::algorithm::convolution_direct;
+  cp->userWMd = userWeights(p);
+  if (bias) cp->biasMd = memory::desc({p.OC}, dt::f32, tag::x);
+
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+
+  auto fwdDesc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, anyW,
+                                                        cp->biasMd, dst, strides, dil, padL, padR)
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, anyW, dst,
+                                                        strides, dil, padL, padR);
+  if (kind == kForward) {
+    dnnl::primitive_attr fattr = attr;
+    if (act != kLinear) {
+      dnnl::post_ops ops;
+      switch (act) {
+        case kRelu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+        case kRelu6: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f); break;
+        case kLeakyRelu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, alpha, 0.f); break;
+        case kElu: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_elu, 1.f, 0.f); break;
+        case kSigmoid: ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f); break;
+        default: throw dnnl::error(dnnl_unimplemented, "unsupported fused activation");
+      }
+      fattr.set_post_ops(ops);
+    }
+    dnnl::convolution_forward::primitive_desc pd(fwdDesc, fattr, ctx.eng);
+    cp->prim = dnnl::convolution_forward(pd);
+    cp->inMd = pd.src_desc();
+    cp->outMd = pd.dst_desc();
+    cp->primWMd = pd.weights_desc();
+    cp->scratchMd = pd.scratchpad_desc();
+  } else {
+    dnnl::convolution_forward::primitive_desc hint(fwdDesc, ctx.eng);
+    if (kind == kBackwardData) {
+      dnnl::convolution_backward_data::desc d(algo, src, anyW, dst, strides, dil, padL, padR);
+      dnnl::convolution_backward_data::primitive_desc pd(d, attr, ctx.eng, hint);
+      cp->prim = dnnl::convolution_backward_data(pd);
+      cp->inMd = pd.diff_dst_desc();
+      cp->outMd = pd.diff_src_desc();
+      cp->primWMd = pd.weights_desc();
+      cp->scratchMd = pd.scratchpad_desc();
+    } else {
+      dnnl::convolution_backward_weights::desc d(algo, src, anyW, dst, strides, dil, padL, padR);
+      dnnl::convolution_backward_weights::primitive_desc pd(d, attr, ctx.eng, hint);
+      cp->prim = dnnl::convolution_backward_weights(pd);
+      cp->inMd = pd.src_desc();
+      cp->outMd = pd.diff_dst_desc();
+      cp->primWMd = pd.diff_weights_desc();
+      cp->scratchMd = pd.scratchpad_desc();
+    }
+  }
+  cp->reorderW = cp->primWMd != cp->userWMd;
+  if (cp->reorderW) {
+    cp->wBuf.reset(new float[cp->primWMd.get_size() / sizeof(float) + 16]);
+    if (kind == kBackwardWeights) {
+      cp->wReorder = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->primWMd, ctx.eng, cp->userWMd));
+    } else {
+      cp->wReorder = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->userWMd, ctx.eng, cp->primWMd));
+    }
+  }
+  return cp;
+}
+
+}  // namespace
+
+// conv(kind, params: Int32Array, a, b, out, bias?, act?, alpha?)
+//   kind 0 forward:          a = x [N,H,W,C], b = filter, out = y [N,OH,OW,OC]
+//   kind 1 backward data:    a = dy,          b = filter, out = dx
+//   kind 2 backward weights: a = x,           b = dy,     out = dfilter
+Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int kind = info[0].As<Napi::Number>().Int32Value();
+  const int32_t* raw = i32Arg(info, 1, kNumParams, "params");
+  ConvParams p;
+  std::memcpy(&p, raw, sizeof(p));
+  if (p.G < 1 || p.C % p.G || p.OC % p.G) throw Napi::RangeError::New(env, "channels must divide by groups");
+  const bool bias = info.Length() > 5 && info[5].IsTypedArray();
+  const int act = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Int32Value() : kLinear;
+  const float alpha = info.Length() > 7 && info[7].IsNumber() ? info[7].As<Napi::Number>().FloatValue() : 0.f;
+  if (kind != kForward && (bias || act != kLinear)) throw Napi::Error::New(env, "bias/activation only in forward");
+
+  const size_t xN = size_t(p.N) * p.H * p.W * p.C, yN = size_t(p.N) * p.OH * p.OW * p.OC;
+  const size_t wN = size_t(p.KH) * p.KW * (p.C / p.G) * p.OC;
+  float *a, *b, *out;
+  switch (kind) {
+    case kForward:
+      a = f32Arg(info, 2, xN, "x"); b = f32Arg(info, 3, wN, "filter"); out = f32Arg(info, 4, yN, "y"); break;
+    case kBackwardData:
+      a = f32Arg(info, 2, yN, "dy"); b = f32Arg(info, 3, wN, "filter"); out = f32Arg(info, 4, xN, "dx"); break;
+    case kBackwardWeights:
+      a = f32Arg(info, 2, xN, "x"); b = f32Arg(info, 3, yN, "dy"); out = f32Arg(info, 4, wN, "dfilter"); break;
+    default: throw Napi::RangeError::New(env, "unknown convolution kind");
+  }
+  float* biasPtr = bias ? f32Arg(info, 5, p.OC, "bias") : nullptr;
+
+  const std::string key = keyOf(raw, kNumParams, kind | (bias << 4) | (act << 8)) +
+                          std::string(reinterpret_cast<const char*>(&alpha), sizeof(alpha));
+  auto it = ctx.convCache.find(key);
+  std::shared_ptr<ConvPrim> cp;
+  if (it == ctx.convCache.end()) {
+    cp = build(ctx, p, kind, bias, act, alpha);
+    ctx.convCache.emplace(key, cp);
+  } else {
+    cp = it->second;
+  }
+
+  dnnl::memory scratch = ctx.scratchMemory(cp->scratchMd);
+  if (kind == kForward || kind == kBackwardData) {
+    dnnl::memory userW(cp->userWMd, ctx.eng, b);
+    dnnl::memory w = userW;
+    if (cp->reorderW) {
+      w = dnnl::memory(cp->primWMd, ctx.eng, cp->wBuf.get());
+      cp->wReorder.execute(ctx.strm, userW, w);
+    }
+    dnnl::memory in(cp->inMd, ctx.eng, a), o(cp->outMd, ctx.eng, out);
+    if (kind == kForward) {
+      std::unordered_map<int, dnnl::memory> args{
+          {DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, o}, {DNNL_ARG_SCRATCHPAD, scratch}};
+      if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(cp->biasMd, ctx.eng, biasPtr));
+      cp->prim.execute(ctx.strm, args);
+    } else {
+      cp->prim.execute(ctx.strm, {{DNNL_ARG_DIFF_DST, in}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, o},
+                                  {DNNL_ARG_SCRATCHPAD, scratch}});
+    }
+  } else {
+    dnnl::memory userDW(cp->userWMd, ctx.eng, out);
+    dnnl::memory dw = cp->reorderW ? dnnl::memory(cp->primWMd, ctx.eng, cp->wBuf.get()) : userDW;
+    dnnl::memory x(cp->inMd, ctx.eng, a), dy(cp->outMd, ctx.eng, b);
+    cp->prim.execute(ctx.strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw},
+                                {DNNL_ARG_SCRATCHPAD, scratch}});
+    if (cp->reorderW) cp->wReorder.execute(ctx.strm, dw, userDW);
+  }
+  ctx.strm.wait();
+  return env.Undefined();
+}
+
+}  // namespace ablate

@@ -1,0 +1,78 @@
+// Element-wise kernels that tfjs-cpu runs single-threaded in JavaScript and that a ResNet training
+// step runs over every activation: ReLU, its gradient, and the sum of same-shape tensors (residual
+// additions, gradient accumulation). Memory-bound, so the win is the slot's threads and one pass.
+#include "context.h"
+
+namespace ablate {
+
+namespace {
+
+size_t lengthArg(const Napi::CallbackInfo& info, size_t index) {
+  double n = info[index].As<Napi::Number>().DoubleValue();
+  if (n < 0) throw Napi::RangeError::New(info.Env(), "length must be >= 0");
+  return static_cast<size_t>(n);
+}
+
+// Below this many elements the OpenMP fork/join costs more than it saves.
+constexpr long kParallelMin = 1 << 15;
+
+}  // namespace
+
+// relu(x, y, n)
+Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info) {
+  const size_t n = lengthArg(info, 2);
+  const float* x = f32Arg(info, 0, n, "x");
+  float* y = f32Arg(info, 1, n, "y");
+  const long len = static_cast<long>(n);
+#pragma omp parallel for schedule(static) if (len >= kParallelMin)
+  for (long i = 0; i < len; ++i) {
+    // As tfjs' Math.max(0, x): NaN propagates (a diverged run must show NaN), -0 becomes +0.
+    const float v = x[i];
+    y[i] = v > 0.f ? v : (v != v ? v : 0.f);
+  }
+  return info.Env().Undefined();
+}
+
+// reluGrad(dy, y, dx, n): dx = dy where the ReLU passed its input (y > 0), else 0.
+Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info) {
+  const size_t n = lengthArg(info, 3);
+  const float* dy = f32Arg(info, 0, n, "dy");
+  const float* y = f32Arg(info, 1, n, "y");
+  float* dx = f32Arg(info, 2, n, "dx");
+  const long len = static_cast<long>(n);
+#pragma omp parallel for schedule(static) if (len >= kParallelMin)
+  for (long i = 0; i < len; ++i) {
+    const float v = y[i];
+    dx[i] = v > 0.f ? dy[i] : (v != v ? v : 0.f);
+  }
+  return info.Env().Undefined();
+}
+
+// addN([a, b, ...], out, n): out = a + b + ...
+Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info) {
+  const size_t n = lengthArg(info, 2);
+  Napi::Array list = info[0].As<Napi::Array>();
+  const uint32_t k = list.Length();
+  if (k < 1) throw Napi::RangeError::New(info.Env(), "addN needs at least one input");
+  std::vector<const float*> in(k);
+  for (uint32_t j = 0; j < k; ++j) {
+    Napi::Value v = list.Get(j);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        v.As<Napi::Float32Array>().ElementLength() < n) {
+      throw Napi::TypeError::New(info.Env(), "addN inputs must be Float32Arrays of the output's length");
+    }
+    in[j] = v.As<Napi::Float32Array>().Data();
+  }
+  float* out = f32Arg(info, 1, n, "out");
+  const long len = static_cast<long>(n);
+  const float* const* src = in.data();
+#pragma omp parallel for schedule(static) if (len >= kParallelMin)
+  for (long i = 0; i < len; ++i) {
+    float s = src[0][i];
+    for (uint32_t j = 1; j < k; ++j) s += src[j][i];
+    out[i] = s;
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace ablate

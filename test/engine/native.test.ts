@@ -1,0 +1,217 @@
+/**
+ * Native kernels against the tfjs-cpu reference kernels, forward and gradients, on random shapes.
+ *
+ * Tolerance: |native - reference| <= ATOL + RTOL * max|reference| elementwise, with ATOL = 1e-4 and
+ * RTOL = 1e-4. Both sides compute in float32 but sum in different orders (oneDNN blocks over
+ * channels and the batch); observed differences are around 1e-6 relative, so the bound leaves room
+ * without hiding a wrong index (which gives differences of the order of the values themselves).
+ */
+import {before, describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import {compositeBatchNormTrain, compositeConv2d, conv2d, batchNormTrain} from '../../src/engine/ops';
+import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
+import {cpuBackend, nativeSkipReason, onBoth} from './backend';
+
+const ATOL = 1e-4;
+const RTOL = 1e-4;
+const skip = nativeSkipReason();
+
+function assertClose(got: tf.Tensor, ref: tf.Tensor, what: string): void {
+  assert.deepEqual(got.shape, ref.shape, `${what}: shape`);
+  const g = got.dataSync(), r = ref.dataSync();
+  let scale = 0;
+  for (let i = 0; i < r.length; i++) scale = Math.max(scale, Math.abs(r[i]));
+  let worst = 0, at = -1;
+  for (let i = 0; i < r.length; i++) {
+    const d = Math.abs(g[i] - r[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  const bound = ATOL + RTOL * scale;
+  assert.ok(worst <= bound, `${what}: max |diff| ${worst} at ${at} (native ${g[at]}, reference ${r[at]}) exceeds ${bound}`);
+}
+
+/** Deterministic pseudo-random tensor (tfjs' seeded normal generator). */
+function rand(shape: number[], seed: number): tf.Tensor {
+  return tf.randomNormal(shape, 0, 1, 'float32', seed);
+}
+
+interface ConvCase {
+  n: number; h: number; w: number; c: number; oc: number; k: number; stride: number; pad: number; groups: number;
+}
+
+const CONV_CASES: ConvCase[] = [
+  {n: 2, h: 8, w: 8, c: 16, oc: 16, k: 3, stride: 1, pad: 1, groups: 1},
+  {n: 3, h: 9, w: 7, c: 3, oc: 8, k: 3, stride: 1, pad: 1, groups: 1},
+  {n: 2, h: 9, w: 9, c: 8, oc: 16, k: 3, stride: 2, pad: 1, groups: 1},
+  {n: 1, h: 7, w: 10, c: 5, oc: 6, k: 3, stride: 2, pad: 0, groups: 1},
+  {n: 2, h: 8, w: 8, c: 16, oc: 32, k: 1, stride: 2, pad: 0, groups: 1},
+  {n: 2, h: 6, w: 6, c: 12, oc: 4, k: 1, stride: 1, pad: 0, groups: 1},
+  {n: 1, h: 15, w: 13, c: 3, oc: 8, k: 7, stride: 2, pad: 3, groups: 1},
+  {n: 2, h: 5, w: 5, c: 4, oc: 4, k: 3, stride: 1, pad: 3, groups: 1},
+  {n: 2, h: 8, w: 8, c: 8, oc: 8, k: 3, stride: 1, pad: 1, groups: 2},
+  {n: 1, h: 9, w: 9, c: 16, oc: 16, k: 3, stride: 2, pad: 1, groups: 4},
+  {n: 2, h: 6, w: 7, c: 32, oc: 64, k: 3, stride: 1, pad: 1, groups: 8},
+  {n: 2, h: 8, w: 8, c: 16, oc: 8, k: 1, stride: 1, pad: 0, groups: 4},
+  {n: 1, h: 11, w: 11, c: 8, oc: 16, k: 3, stride: 2, pad: 0, groups: 8},
+];
+
+function label(c: ConvCase): string {
+  return `${c.n}x${c.h}x${c.w}x${c.c} -> ${c.oc}, ${c.k}x${c.k}/${c.stride} pad ${c.pad} groups ${c.groups}`;
+}
+
+before(async () => {
+  await cpuBackend();
+});
+
+describe('native convolution', {skip}, () => {
+  for (const [i, c] of CONV_CASES.entries()) {
+    test(`forward and gradients match the reference: ${label(c)}`, () => {
+      const x = rand([c.n, c.h, c.w, c.c], 10 + i);
+      const f = rand([c.k, c.k, c.c / c.groups, c.oc], 100 + i);
+      const oh = Math.floor((c.h + 2 * c.pad - c.k) / c.stride) + 1, ow = Math.floor((c.w + 2 * c.pad - c.k) / c.stride) + 1;
+      // A random weighting of the output makes every output element's gradient distinct.
+      const r = rand([c.n, oh, ow, c.oc], 1000 + i);
+      const run = (impl: typeof compositeConv2d) => tf.tidy(() => {
+        const y = impl(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad, c.groups);
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad, c.groups), r)))([x, f]);
+        return [y, dx, df].map((t) => tf.keep(t));
+      });
+      resetNativeStats();
+      const {ref, got} = onBoth(() => ({composite: run(compositeConv2d), op: run(conv2d)}));
+      // The reference is the split -> convolve -> concatenate composite on the JavaScript kernels.
+      assertClose(got.op[0], ref.composite[0], 'y');
+      assertClose(got.op[1], ref.composite[1], 'dx');
+      assertClose(got.op[2], ref.composite[2], 'dfilter');
+      const s = nativeStats();
+      if (c.groups === 1) {
+        assert.ok(s.native.Conv2D >= 1 && s.native.Conv2DBackpropInput >= 1 && s.native.Conv2DBackpropFilter >= 1, JSON.stringify(s));
+      } else {
+        assert.ok(s.native.GroupedConv2D >= 1 && s.native.GroupedConv2DBackpropInput >= 1 && s.native.GroupedConv2DBackpropFilter >= 1,
+          JSON.stringify(s));
+      }
+      assert.deepEqual(Object.keys(s.fallback).filter((k) => k.includes('Conv')), [], 'no convolution fell back');
+      tf.dispose([x, f, r, ...ref.composite, ...ref.op, ...got.composite, ...got.op]);
+    });
+  }
+
+  test('tfjs padding modes, dilation and rectangular strides on the Conv2D kernel', () => {
+    const x = rand([2, 10, 9, 6], 7);
+    const f = rand([3, 2, 6, 5], 8);
+    const settings: Array<[string, [number, number], 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]], [number, number]]> = [
+      ['same, stride 2x1', [2, 1], 'same', [1, 1]],
+      ['valid, stride 2', [2, 2], 'valid', [1, 1]],
+      ['explicit asymmetric', [1, 2], [[0, 0], [2, 0], [1, 3], [0, 0]], [1, 1]],
+      ['same, dilation 2', [1, 1], 'same', [2, 2]],
+    ];
+    for (const [what, strides, pad, dilations] of settings) {
+      const {ref, got} = onBoth(() => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, strides, pad, 'NHWC', dilations));
+      assertClose(got, ref, what);
+      if (dilations[0] === 1) {
+        const g = () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, strides, pad))))([x, f]);
+        const grads = onBoth(g);
+        assertClose(grads.got[0], grads.ref[0], `${what}: dx`);
+        assertClose(grads.got[1], grads.ref[1], `${what}: dfilter`);
+      }
+    }
+  });
+
+  test('FusedConv2D with bias and activations', () => {
+    const x = rand([2, 7, 7, 4], 21);
+    const f = rand([3, 3, 4, 6], 22);
+    const b = rand([6], 23);
+    for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu', 'sigmoid'] as const) {
+      resetNativeStats();
+      const {ref, got} = onBoth(() => tf.fused.conv2d({x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation, leakyreluAlpha: 0.1}));
+      assertClose(got, ref, activation);
+      assert.equal(nativeStats().native.FusedConv2D, 1, activation);
+    }
+  });
+});
+
+describe('native batch norm (training)', {skip}, () => {
+  const shapes = [[4, 6, 6, 16], [1, 5, 7, 3], [8, 4, 4, 64], [3, 1, 1, 10]];
+  for (const [i, shape] of shapes.entries()) {
+    test(`forward, statistics and gradients match the composite: ${shape.join('x')}`, () => {
+      const c = shape[3];
+      // Offset and scaled input so the normalisation is not the identity.
+      const x = tf.tidy(() => tf.add(tf.mul(rand(shape, 40 + i), 3), 1.5));
+      const gamma = tf.tidy(() => tf.add(rand([c], 50 + i), 1));
+      const beta = rand([c], 60 + i);
+      const r = rand(shape, 70 + i);
+      const run = () => tf.tidy(() => {
+        const {y, mean, variance} = batchNormTrain(x as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-5);
+        const gr = tf.grads((a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y, r)))([x, gamma, beta]);
+        return [y, mean, variance, ...gr].map((t) => tf.keep(t));
+      });
+      resetNativeStats();
+      const {ref, got} = onBoth(run);
+      const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'];
+      names.forEach((n, j) => assertClose(got[j], ref[j], n));
+      const s = nativeStats();
+      assert.ok(s.native.BatchNormTraining >= 1 && s.native.BatchNormTrainingGrad >= 1, JSON.stringify(s));
+      tf.dispose([x, gamma, beta, r, ...ref, ...got]);
+    });
+  }
+
+  test('the composite reference is what ops.ts falls back to', () => {
+    uninstallNativeKernels();
+    const x = rand([2, 3, 3, 4], 1) as tf.Tensor4D;
+    const g = tf.ones([4]) as tf.Tensor1D, b = tf.zeros([4]) as tf.Tensor1D;
+    const a = batchNormTrain(x, g, b), c = compositeBatchNormTrain(x, g, b, 1e-5);
+    assertClose(a.y, c.y, 'y');
+  });
+
+  test('gradients flow through the returned statistics too', () => {
+    const x = tf.tidy(() => tf.add(rand([2, 3, 3, 4], 81), 2));
+    const g = tf.tidy(() => tf.add(rand([4], 82), 1)), b = rand([4], 83);
+    const f = () => tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const o = batchNormTrain(a as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5);
+      return tf.addN([tf.sum(tf.square(o.y)), tf.sum(tf.mul(o.mean, 3)), tf.sum(tf.sqrt(o.variance))]);
+    })([x, g, b]);
+    const {ref, got} = onBoth(f);
+    ['dx', 'dgamma', 'dbeta'].forEach((n, j) => assertClose(got[j], ref[j], n));
+  });
+});
+
+describe('native element-wise kernels', {skip}, () => {
+  test('ReLU forward and gradient (NaN propagates as in tfjs)', () => {
+    const x = tf.tidy(() => tf.concat([rand([5000], 91), tf.tensor1d([0, -0, NaN, 1e-30, -1e-30])]));
+    const f = () => {
+      const y = tf.relu(x);
+      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), tf.range(0, a.size, 1, 'float32'))))(x);
+      return [y, dx];
+    };
+    const {ref, got} = onBoth(f);
+    // Both are exact (a comparison and a copy or a multiplication by 0/1), so they must agree bit for bit.
+    assert.deepEqual(Array.from(got[0].dataSync()), Array.from(ref[0].dataSync()));
+    assert.deepEqual(Array.from(got[1].dataSync()), Array.from(ref[1].dataSync()));
+    assert.ok(Number.isNaN(got[0].dataSync()[5002]) && Number.isNaN(got[1].dataSync()[5002]));
+  });
+
+  test('Add and AddN on same shapes; broadcasting Add falls back to the reference', () => {
+    const a = rand([3, 40, 40, 8], 1), b = rand([3, 40, 40, 8], 2), c = rand([8], 3);
+    resetNativeStats();
+    const {ref, got} = onBoth(() => [tf.add(a, b), tf.addN([a, b, a]), tf.add(a, c), tf.add(tf.scalar(2, 'int32'), tf.scalar(3, 'int32'))]);
+    for (let j = 0; j < ref.length; j++) assertClose(got[j], ref[j], `sum ${j}`);
+    const s = nativeStats();
+    assert.equal(s.native.Add, 1);
+    assert.equal(s.native.AddN, 1);
+    assert.equal(s.fallback.Add, 2);
+  });
+
+  test('install is idempotent and uninstall restores the reference kernels', () => {
+    const original = tf.getKernel('Conv2D', 'cpu')!.kernelFunc;
+    assert.ok(installNativeKernels(1).ok);
+    assert.ok(installNativeKernels(2).ok);
+    assert.notEqual(tf.getKernel('Conv2D', 'cpu')!.kernelFunc, original);
+    uninstallNativeKernels();
+    assert.equal(tf.getKernel('Conv2D', 'cpu')!.kernelFunc, original);
+    assert.equal(tf.getKernel('GroupedConv2D', 'cpu'), undefined);
+  });
+});
