@@ -104,7 +104,7 @@ describe('MACs', () => {
       [{preset: 'wrn-16-2'}, {height: 16, width: 16, channels: 3}],
       [{block: 'bottleneck', depth: 11, cardinality: 4, base_width: 32}, {height: 32, width: 32, channels: 3}],
       [{preset: 'resnet18', width: 0.125}, {height: 64, width: 64, channels: 3}],
-      [{preset: 'resnext50-32x4d', width: 0.125, base_width: 16}, {height: 45, width: 45, channels: 3}],
+      [{preset: 'resnext50-32x4d', width: 0.125, base_width: 16}, {height: 33, width: 33, channels: 3}],
     ];
     let seen = 0;
     setOpImpls({
@@ -132,7 +132,8 @@ describe('MACs', () => {
 });
 
 describe('countParams equals the trainable scalars of a built model', () => {
-  for (const preset of ['resnet56', 'wrn-16-8', 'resnext29-8x64d', 'resnet50', 'resnext50-32x4d']) {
+  // One preset per block shape (basic option A, pre-activation, grouped bottleneck, ImageNet bottleneck option B).
+  for (const preset of ['resnet56', 'wrn-16-8', 'resnext29-8x64d', 'resnet50']) {
     test(preset, async () => {
       await useCpuBackend();
       const spec = resolveModelSpec({preset});
