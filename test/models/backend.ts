@@ -3,7 +3,7 @@
  *
  * tfjs-core's CommonJS bundle ships without its gradient registrations; they exist only as ES modules
  * whose relative imports lack file extensions, which Node's ESM resolver refuses. Unless something has
- * registered them already (the engine does at init), a resolve hook that adds `.js` lets Node import them.
+ * registered them already (engine/gradients.ts, where it loads), a resolve hook that adds `.js` lets Node import them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {register} from 'node:module';
@@ -19,6 +19,13 @@ export async function resolve(specifier, context, next) {
 let ready: Promise<void> | undefined;
 
 async function registerGradients(): Promise<void> {
+  if (tf.getGradient('RealDiv') && tf.getGradient('Conv2D')) return;
+  try {
+    // The engine's own registration, where it can load.
+    require('../../src/engine/gradients');
+  } catch {
+    // not available here: fall back to the ES modules below
+  }
   if (tf.getGradient('RealDiv') && tf.getGradient('Conv2D')) return;
   register(`data:text/javascript,${encodeURIComponent(HOOK)}`);
   const entry = require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js');

@@ -50,10 +50,13 @@ describe('forward and backward of tiny nets of every shape', () => {
       const model = buildModel(spec, SMALL, CLASSES, {seed: 3});
       const {x, y} = batch();
       const vars = [...model.trainable.values()];
+      const stateBefore = await snapshot(model.state);
       const {value, grads} = tf.variableGrads(
         () => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true, seed: 11})) as tf.Scalar, vars,
       );
       const loss = (await value.data())[0];
+      // Running statistics move inside the gradient tape too (the trainer's step).
+      for (const [key, v] of stateBefore) assert.notDeepEqual(await model.state.get(key)!.data(), v, `${key} updated`);
       assert.ok(Number.isFinite(loss) && loss > 0, `${describeModel(spec)}: loss ${loss}`);
       for (const [key, v] of model.trainable) {
         const g = grads[v.name];
