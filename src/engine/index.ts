@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {EnvironmentError} from '../errors';
 import {setOpImpls} from './ops';
+import './gradients';
 
 export const ENGINE_NAMES = ['native-cpu', 'tfjs-cpu', 'tfjs-node', 'tfjs-node-gpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
@@ -38,6 +39,8 @@ export function isInstalled(pkg: string): boolean {
 }
 
 async function useCpuBackend(): Promise<void> {
+  // PROD silences tfjs' advice to install tfjs-node (this engine choice is deliberate) and its debug checks.
+  tf.env().set('PROD', true);
   require('@tensorflow/tfjs-backend-cpu');
   await tf.setBackend('cpu');
   await tf.ready();

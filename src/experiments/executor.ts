@@ -52,7 +52,6 @@ export async function createThreadExecutor(opts: ExecutorOptions): Promise<Execu
     filename: path.join(__dirname, 'worker.js'),
     minThreads: opts.workers,
     maxThreads: opts.workers,
-    maxQueue: 0,
     idleTimeout: 60_000,
   });
   return {

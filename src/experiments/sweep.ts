@@ -166,7 +166,7 @@ function shrinkForSmoke(s: Sections): void {
   const info = datasetInfo(parsedData.data);
   const side = parsedModel.data.family === 'imagenet' ? 16 : 8;
   s.dataset = {name: 'synthetic', image: [side, side, info.shape.channels], classes: info.classes, train_size: 64, test_size: 32};
-  s.model = smokeModelConfig(s.model as never) as Record<string, unknown>;
+  s.model = smokeModelConfig(s.model as never) as unknown as Record<string, unknown>;
   s.train = {...s.train, epochs: 1, batch_size: Math.min(Number(s.train.batch_size ?? 16), 16), schedule: {name: 'constant'}};
 }
 

@@ -176,7 +176,7 @@ function trainStep(
 
 function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, classes: number): tf.Scalar {
   const oneHot = tf.oneHot(labels, classes);
-  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1)));
+  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
 function countWrong(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {

@@ -1,0 +1,68 @@
+/** Shared test helpers: temp folders and running the real CLI. */
+import {spawn, spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'run.js');
+
+export function tmpDir(prefix = 'ablate-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function writeFile(dir: string, name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `ablate ARGS` synchronously in ROOT (or cwd). */
+export function cli(args: string[], opts: {cwd?: string; env?: Record<string, string>; timeoutMs?: number} = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: {...process.env, ...opts.env, NO_COLOR: '1'},
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  return {code: r.status, stdout: r.stdout, stderr: r.stderr};
+}
+
+/** Start `ablate ARGS` in the background. */
+export function cliAsync(args: string[], opts: {cwd?: string; env?: Record<string, string>} = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], {cwd: opts.cwd ?? ROOT, env: {...process.env, ...opts.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']});
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : null), stdout, stderr})));
+  return {child, exited, output: () => ({stdout, stderr})};
+}
+
+/** A tiny study (synthetic 8x8 data) written to `dir`; `extra` replaces top-level sections. */
+export function tinyStudy(dir: string, name: string, body?: string): string {
+  return writeFile(
+    dir,
+    `${name}.yaml`,
+    body ??
+      `name: ${name}
+dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
+model: {family: cifar, depth: 8, width: 0.5}
+train:
+  epochs: 2
+  batch_size: 16
+  optimizer: {lr: 0.05}
+  schedule: {name: multistep, milestones: [1]}
+seeds: [1]
+sweep:
+  model.residual: [false, true]
+resources: {workers: 2, engine: tfjs-cpu}
+`,
+  );
+}
