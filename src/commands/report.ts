@@ -13,7 +13,9 @@ name, never averaged in. Errors are in percent.
 
 --pivot ROWS,COLS prints the papers' table shape (e.g. depth × plain/residual). --baseline key=value adds
 each variant's difference to its baseline cell (the cell with that value and the same other axes) with
-a 95% confidence interval by Welch's t-test.`;
+a 95% confidence interval by Welch's t-test. --html FILE also writes one self-contained page (no network
+needed) with error curves, error vs each numeric axis, vs parameters and vs MACs, and a sortable
+per-trial table.`;
 
   static examples = [
     '<%= config.bin %> report',
@@ -21,6 +23,7 @@ a 95% confidence interval by Welch's t-test.`;
     '<%= config.bin %> report --baseline model.residual=false --sort final_test_err',
     '<%= config.bin %> report --where model.depth=56 --only-changed --format markdown',
     '<%= config.bin %> report --curves',
+    '<%= config.bin %> report --html results/report.html',
   ];
 
   static enableJsonFlag = true;
@@ -38,6 +41,7 @@ a 95% confidence interval by Welch's t-test.`;
     baseline: Flags.string({description: 'baseline value(s) of some axes (key=value); adds Δ with a 95% CI (Welch) per variant', multiple: true}),
     format: Flags.option({options: ['table', 'csv', 'json', 'markdown'] as const, default: 'table', description: 'output format'})(),
     curves: Flags.boolean({description: 'add a sparkline per variant of the error per epoch', default: false}),
+    html: Flags.string({description: 'also write a self-contained HTML report with plots to this file'}),
   };
 
   async run(): Promise<unknown> {
@@ -56,6 +60,11 @@ a 95% confidence interval by Welch's t-test.`;
         onlyChanged: flags['only-changed'],
         baseline: flags.baseline,
       });
+      if (flags.html) {
+        const {writeHtmlReport} = await import('../report/html');
+        writeHtmlReport(report, flags.html, {configYaml: report.sweep.configYaml});
+        process.stderr.write(`wrote ${flags.html}\n`);
+      }
       if (this.jsonEnabled()) return reportJson(report);
       const field = flags.metric === 'final_train_err' ? 'trainErr' : 'testErr';
       process.stdout.write(renderReport(report, flags.format, {curves: flags.curves, curveField: field}));

@@ -83,7 +83,8 @@ export function variantTable(report: Report): TextTable {
     for (const m of metrics) r.push(metricCell(v, m));
     if (report.baseline) r.push(diffCell(v, METRIC_INFO[report.metric].digits));
     if (report.show.epochs) r.push(epochsCell(v));
-    r.push(v.metrics.time ? timeCell(v.metrics.time) : '—');
+    // Mean only: the spread of wall time across seeds is noise from the machine, not from the model.
+    r.push(duration(v.metrics.time?.mean));
     r.push(countsText(v.counts));
     return r;
   });
@@ -217,7 +218,7 @@ export function trialRows(report: Report): {head: string[]; rows: {text: string[
     v.trials.map((t) => {
       const values: CsvValue[] = [
         t.id,
-        t.key.slice(0, 10),
+        t.key.slice(0, 8),
         ...report.axes.map((a) => t.variant[a] ?? null),
         t.seed,
         t.status,

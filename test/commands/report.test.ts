@@ -75,3 +75,16 @@ test('ablate report --help has a summary, flags and examples', () => {
   assert.equal(r.code, 0, r.stderr);
   for (const s of ['--pivot', '--baseline', '--only-changed', '--format', 'EXAMPLES', '--db']) assert.ok(r.stdout.includes(s), s);
 });
+
+test('ablate report --html FILE writes a self-contained page and still prints the table', () => {
+  const out = path.join(fx.dir, 'out', 'report.html');
+  const r = runCli(['report', 'depth-sweep', '--db', fx.file, '--html', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(r.stdout, /final test err/);
+  const html = fs.readFileSync(out, 'utf8');
+  assert.match(html, /^<!doctype html>/);
+  assert.match(html, /Chart\.js v4/);
+  assert.equal((html.match(/<canvas /g) ?? []).length, 5);
+  assert.doesNotMatch(html, /<script[^>]+src=/);
+});

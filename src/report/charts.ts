@@ -1,0 +1,267 @@
+/**
+ * Plot specifications for the HTML report, computed here so that the page only draws them (and tests
+ * can count series without a browser):
+ * - error curves per variant, test solid and train dashed, mean over seeds with a ±1 std band,
+ *   one panel per value of a small axis such as plain/residual (He et al. 2016, Fig. 6);
+ * - the final metric against each swept numeric axis, one line per value of the other axes
+ *   (e.g. test error vs depth: one line plain, one residual; He et al. Table 6 drawn as a plot);
+ * - the final metric against parameters and against MACs (log x), one line per value of the
+ *   non-numeric axes (Zagoruyko & Komodakis Fig. 4 / Xie et al. Table 3 style comparisons).
+ */
+import {mean, sampleStd} from './stats';
+import {axisValues, metricTitle, shortAxis, type Metric, type Report, type VariantResult} from './model';
+import type {VariantValue} from '../store/queries';
+
+export interface Point {
+  x: number;
+  y: number | null;
+  /** Tooltip text of the point (variant, n). */
+  label?: string;
+}
+
+export interface SeriesSpec {
+  label: string;
+  /** `mean` is a drawn line with a legend entry; `band-lo`/`band-hi` bound the shaded ±1 std area. */
+  role: 'mean' | 'band-lo' | 'band-hi';
+  /** Which curve a series belongs to (curves charts): test solid, train dashed. */
+  curve?: 'test' | 'train';
+  color: string;
+  dashed: boolean;
+  /** Show in the legend (train lines share their test line's colour, so only test lines are listed). */
+  legend: boolean;
+  points: Point[];
+}
+
+export interface ChartSpec {
+  id: string;
+  kind: 'curves' | 'axis' | 'params' | 'macs';
+  title: string;
+  subtitle?: string;
+  xLabel: string;
+  yLabel: string;
+  xType: 'linear' | 'logarithmic';
+  /** Fixed y range where the data alone would squash what matters (curves start near chance level). */
+  yMin?: number;
+  yMax?: number;
+  /** Fixed x range (curves: first to last epoch, so that a y range does not trim the x axis). */
+  xMin?: number;
+  xMax?: number;
+  series: SeriesSpec[];
+}
+
+/** Tableau 10: distinguishable, and still readable when printed in grey. */
+export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+function labelOf(variant: Record<string, VariantValue>, axes: string[]): string {
+  const parts = axes.map((a) => `${shortAxis(a)}=${String(variant[a])}`);
+  return parts.length > 0 ? parts.join(' ') : 'all';
+}
+
+/** Axes whose value differs between variants. */
+export function varyingAxes(report: Pick<Report, 'axes' | 'variants'>): string[] {
+  return report.axes.filter((a) => axisValues(report.variants, a).length > 1);
+}
+
+/** Axes whose values are all numbers (and vary): these get an "error vs axis" plot. */
+export function numericAxes(report: Pick<Report, 'axes' | 'variants'>): string[] {
+  return varyingAxes(report).filter((a) => report.variants.every((v) => typeof v.variant[a] === 'number'));
+}
+
+/**
+ * The axis whose values split the curves into panels: the varying axis with the fewest values
+ * (ties: a boolean such as plain/residual, then the later axis), when there are at least two varying
+ * axes and it has at most four values.
+ */
+export function facetAxis(report: Pick<Report, 'axes' | 'variants'>): string | undefined {
+  const axes = varyingAxes(report);
+  if (axes.length < 2) return undefined;
+  const ranked = axes
+    .map((a, i) => ({a, i, n: axisValues(report.variants, a).length, bool: report.variants.every((v) => typeof v.variant[a] === 'boolean')}))
+    .sort((x, y) => x.n - y.n || Number(y.bool) - Number(x.bool) || y.i - x.i);
+  return ranked[0].n <= 4 ? ranked[0].a : undefined;
+}
+
+interface EpochStat {
+  epoch: number;
+  mean: number | null;
+  std: number | null;
+}
+
+/** Per-epoch mean and std over a variant's trials of one curve (NaN/missing epochs skipped). */
+export function epochStats(v: VariantResult, field: 'testErr' | 'trainErr'): EpochStat[] {
+  const byEpoch = new Map<number, number[]>();
+  for (const t of v.trials) {
+    for (const p of t.curve) {
+      const val = p[field];
+      if (!byEpoch.has(p.epoch)) byEpoch.set(p.epoch, []);
+      if (val !== null && Number.isFinite(val)) byEpoch.get(p.epoch)!.push(val);
+    }
+  }
+  return [...byEpoch.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([epoch, vals]) => ({epoch, mean: vals.length > 0 ? mean(vals) : null, std: vals.length > 1 ? sampleStd(vals) : null}));
+}
+
+function bandSeries(label: string, color: string, stats: {x: number; mean: number | null; std: number | null}[], curve?: 'test' | 'train'): SeriesSpec[] {
+  if (!stats.some((s) => s.std !== null)) return [];
+  const at = (s: (typeof stats)[number], sign: number): Point => ({x: s.x, y: s.mean !== null && s.std !== null ? s.mean + sign * s.std : null});
+  return [
+    {label: `${label} −1 std`, role: 'band-lo', curve, color, dashed: false, legend: false, points: stats.map((s) => at(s, -1))},
+    {label: `${label} +1 std`, role: 'band-hi', curve, color, dashed: false, legend: false, points: stats.map((s) => at(s, 1))},
+  ];
+}
+
+function curveCharts(report: Report): ChartSpec[] {
+  const facet = facetAxis(report);
+  const others = varyingAxes(report).filter((a) => a !== facet);
+  // Colour by the non-facet values, so depth 56 has one colour in the plain and the residual panel.
+  const colorKeys: string[] = [];
+  const colorOf = (v: VariantResult) => {
+    const k = JSON.stringify(others.map((a) => v.variant[a]));
+    if (!colorKeys.includes(k)) colorKeys.push(k);
+    return PALETTE[colorKeys.indexOf(k) % PALETTE.length];
+  };
+  const panels: {title: string; variants: VariantResult[]}[] = facet
+    ? axisValues(report.variants, facet).map((val) => ({
+        title: `${facet} = ${String(val)}`,
+        variants: report.variants.filter((v) => JSON.stringify(v.variant[facet] ?? null) === JSON.stringify(val)),
+      }))
+    : [{title: 'all variants', variants: report.variants}];
+  return panels.map((panel, i) => {
+    const series: SeriesSpec[] = [];
+    for (const v of panel.variants) {
+      if (!v.trials.some((t) => t.curve.length > 0)) continue;
+      const color = colorOf(v);
+      const label = labelOf(v.variant, others);
+      for (const curve of ['test', 'train'] as const) {
+        const stats = epochStats(v, curve === 'test' ? 'testErr' : 'trainErr').map((s) => ({x: s.epoch, mean: s.mean, std: s.std}));
+        series.push(...bandSeries(`${label} ${curve}`, color, stats, curve));
+        series.push({
+          label: `${label} ${curve}`,
+          role: 'mean',
+          curve,
+          color,
+          dashed: curve === 'train',
+          legend: curve === 'test',
+          points: stats.map((s) => ({x: s.x, y: s.mean})),
+        });
+      }
+    }
+    return {
+      id: `curves-${i}`,
+      ...curveRange(series),
+      kind: 'curves' as const,
+      title: facet ? `Error curves, ${panel.title}` : 'Error curves',
+      subtitle: 'mean over seeds, band ±1 std; solid: test, dashed: train',
+      xLabel: 'epoch',
+      yLabel: 'error (%)',
+      xType: 'linear' as const,
+      series,
+    };
+  });
+}
+
+/**
+ * Error curves start near chance (90 % for 10 classes) and end near the final errors that differ by a
+ * few points; like He et al. Fig. 6 (0–20 %), show 0 to about twice the highest final error so the
+ * ends are readable, unless the curves are too short to have come down.
+ */
+function curveRange(series: SeriesSpec[]): {yMin?: number; yMax?: number; xMin?: number; xMax?: number} {
+  const means = series.filter((s) => s.role === 'mean');
+  const all = means.flatMap((s) => s.points.map((p) => p.y)).filter((y): y is number => y !== null);
+  if (all.length === 0) return {};
+  const xs = means.flatMap((s) => s.points.map((p) => p.x));
+  const x = {xMin: Math.min(...xs), xMax: Math.max(...xs)};
+  const finals = means.map((s) => [...s.points].reverse().find((p) => p.y !== null)?.y).filter((y): y is number => typeof y === 'number');
+  const top = Math.max(...all);
+  const wanted = Math.max(...finals) * 2;
+  if (wanted >= top * 0.8) return {...x, yMin: 0};
+  const step = wanted > 20 ? 10 : wanted > 10 ? 5 : 2;
+  return {...x, yMin: 0, yMax: Math.min(100, Math.ceil(wanted / step) * step)};
+}
+
+/** Log x only when the values span a decade or more; otherwise a log axis just crowds its ticks. */
+function xScaleFor(values: number[]): 'linear' | 'logarithmic' {
+  const pos = values.filter((v) => v > 0);
+  return pos.length > 1 && Math.max(...pos) / Math.min(...pos) >= 10 ? 'logarithmic' : 'linear';
+}
+
+function metricSeries(variants: VariantResult[], metric: Metric, groupAxes: string[], x: (v: VariantResult) => number | null, withBand: boolean): SeriesSpec[] {
+  const groups = new Map<string, VariantResult[]>();
+  for (const v of variants) {
+    const k = JSON.stringify(groupAxes.map((a) => v.variant[a] ?? null));
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(v);
+  }
+  const out: SeriesSpec[] = [];
+  let i = 0;
+  for (const vs of groups.values()) {
+    const color = PALETTE[i++ % PALETTE.length];
+    const label = groupAxes.length > 0 ? labelOf(vs[0].variant, groupAxes) : 'all variants';
+    const pts = vs
+      .map((v) => ({v, x: x(v), s: v.metrics[metric]}))
+      .filter((p): p is {v: VariantResult; x: number; s: NonNullable<typeof p.s>} => p.x !== null && p.s !== null)
+      .sort((a, b) => a.x - b.x);
+    if (pts.length === 0) continue;
+    if (withBand) out.push(...bandSeries(label, color, pts.map((p) => ({x: p.x, mean: p.s.mean, std: p.s.n > 1 ? p.s.std : null}))));
+    out.push({
+      label,
+      role: 'mean',
+      color,
+      dashed: false,
+      legend: true,
+      points: pts.map((p) => ({
+        x: p.x,
+        y: p.s.mean,
+        label: `${labelOf(p.v.variant, varyingAxesOf(variants))}: ${p.s.mean.toFixed(2)}${p.s.n > 1 ? ` ± ${p.s.std.toFixed(2)}` : ''} (n=${p.s.n})`,
+      })),
+    });
+  }
+  return out;
+}
+
+function varyingAxesOf(variants: VariantResult[]): string[] {
+  const axes: string[] = [];
+  for (const v of variants) for (const k of Object.keys(v.variant)) if (!axes.includes(k)) axes.push(k);
+  return axes.filter((a) => axisValues(variants, a).length > 1);
+}
+
+/** Every plot of the HTML report, in page order. */
+export function chartSpecs(report: Report): ChartSpec[] {
+  const charts = curveCharts(report);
+  const metric = report.metric;
+  const varying = varyingAxes(report);
+  for (const axis of numericAxes(report)) {
+    const others = varying.filter((a) => a !== axis);
+    charts.push({
+      id: `axis-${charts.length}`,
+      kind: 'axis',
+      title: `${metricTitle(metric)} vs ${axis}`,
+      subtitle: others.length > 0 ? `one line per ${others.join(' × ')}; band ±1 std over seeds` : 'band ±1 std over seeds',
+      xLabel: axis,
+      yLabel: metricTitle(metric),
+      xType: 'linear',
+      series: metricSeries(report.variants, metric, others, (v) => v.variant[axis] as number, true),
+    });
+  }
+  const categorical = varying.filter((a) => !numericAxes(report).includes(a));
+  for (const [kind, title, get] of [
+    ['params', 'parameters', (v: VariantResult) => v.params],
+    ['macs', 'MACs per image', (v: VariantResult) => v.macs],
+  ] as const) {
+    const xs = report.variants.map(get).filter((x): x is number => x !== null && x > 0);
+    if (xs.length === 0) continue;
+    const xType = xScaleFor(xs);
+    charts.push({
+      id: `${kind}-${charts.length}`,
+      kind,
+      title: `${metricTitle(metric)} vs ${title}`,
+      subtitle: `${categorical.length > 0 ? `one line per ${categorical.join(' × ')}` : 'all variants'}${xType === 'logarithmic' ? '; log scale' : ''}`,
+      xLabel: title,
+      yLabel: metricTitle(metric),
+      xType,
+      series: metricSeries(report.variants, metric, categorical, (v) => (get(v) !== null && (get(v) as number) > 0 ? (get(v) as number) : null), false),
+    });
+  }
+  return charts;
+}
