@@ -144,7 +144,13 @@ export function syntheticSplit(shape: InputShape, classes: number, split: 'train
     const off = i * px;
     addPrototype(x, off, shape, p, label, gain, dy, dx);
     addPrototype(x, off, shape, p, other, mix, dy, dx);
-    for (let k = 0; k < px; k++) x[off + k] += NOISE * rng.normal();
+    // Gaussian pixel noise, both halves of each Box-Muller pair (half the logs and roots).
+    for (let k = 0; k < px; k += 2) {
+      const r = NOISE * Math.sqrt(-2 * Math.log(1 - rng.next()));
+      const t = 2 * Math.PI * rng.next();
+      x[off + k] += r * Math.cos(t);
+      if (k + 1 < px) x[off + k + 1] += r * Math.sin(t);
+    }
   }
   return {x, y, n};
 }
