@@ -78,3 +78,10 @@ export function dateTime(ms: number | null | undefined): string {
   const p = (x: number) => String(x).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
+
+/** A signed difference with a real minus sign: "+1.23", "−0.45"; values that round to zero print "0.00". */
+export function signed(x: number, digits = 2): string {
+  const text = Math.abs(x).toFixed(digits);
+  if (Number(text) === 0) return text;
+  return (x > 0 ? '+' : '−') + text;
+}

@@ -2,7 +2,7 @@
  * The report as tables: the variant table (one row per grid cell, seeds folded), the pivot table,
  * and the same data as CSV rows and a JSON document. Formatting lives here; numbers come from model.ts.
  */
-import {duration, humanCount, summaryCell, valueText, fixed} from './format';
+import {duration, humanCount, signed, summaryCell, valueText, fixed} from './format';
 import {
   METRIC_INFO,
   TABLE_METRICS,
@@ -49,7 +49,7 @@ export function diffCell(v: VariantResult, digits: number): string {
   if (b.isBaseline) return 'baseline';
   if (b.baselineKey === null) return 'no baseline cell';
   if (b.diff === null) return '—';
-  const sign = (x: number) => (x > 0 ? '+' : x < 0 ? '−' : '±') + Math.abs(x).toFixed(digits);
+  const sign = (x: number) => signed(x, digits);
   if (!b.welch) return `${sign(b.diff)} (n<2, no CI)`;
   const w = b.welch;
   const star = w.lo > 0 || w.hi < 0 ? ' *' : '';
