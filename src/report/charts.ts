@@ -127,7 +127,7 @@ function curveCharts(report: Report): ChartSpec[] {
         variants: report.variants.filter((v) => JSON.stringify(v.variant[facet] ?? null) === JSON.stringify(val)),
       }))
     : [{title: 'all variants', variants: report.variants}];
-  return panels.map((panel, i) => {
+  const charts = panels.map((panel, i) => {
     const series: SeriesSpec[] = [];
     for (const v of panel.variants) {
       if (!v.trials.some((t) => t.curve.length > 0)) continue;
@@ -159,6 +159,7 @@ function curveCharts(report: Report): ChartSpec[] {
       series,
     };
   });
+  return charts.filter((c) => c.series.length > 0);
 }
 
 /**

@@ -384,10 +384,9 @@ export function buildPivot(variants: VariantResult[], axes: string[], spec: stri
   const colValues = axisValues(variants, colAxis);
   const rowKeys = new Map<string, PivotRow>();
   // Rows follow the sorted values of the row axis, then first appearance of the other axes.
-  const rowValues = axisValues(variants, rowAxis);
-  const ordered = [...variants].sort(
-    (a, b) => rowValues.findIndex((v) => v === a.variant[rowAxis]) - rowValues.findIndex((v) => v === b.variant[rowAxis]) || a.idx - b.idx,
-  );
+  const rowOrder = axisValues(variants, rowAxis).map((v) => JSON.stringify(v));
+  const rank = (v: VariantResult) => rowOrder.indexOf(JSON.stringify(v.variant[rowAxis] ?? null));
+  const ordered = [...variants].sort((a, b) => rank(a) - rank(b) || a.idx - b.idx);
   for (const v of ordered) {
     const values = rowAxes.map((a) => v.variant[a] ?? null);
     const k = JSON.stringify(values);
