@@ -42,7 +42,9 @@ export interface ConfigIssue {
 export class ConfigError extends UsageError {
   readonly file: string;
   readonly issues: ConfigIssue[];
-  constructor(file: string, issues: ConfigIssue[]) {
+  constructor(file: string, unordered: ConfigIssue[]) {
+    // In file order, so the messages read top to bottom like the file.
+    const issues = [...unordered].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     super(
       issues
         .map((i) => `${file}${i.line ? `:${i.line}:${i.column ?? 1}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`)

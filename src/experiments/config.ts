@@ -138,14 +138,16 @@ export function loadStudy(file: string): LoadedStudy {
 
 export function parseStudy(text: string, file = '<study>'): LoadedStudy {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false});
+  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: true});
   const locate = (p: (string | number)[]) => positionOf(doc, lineCounter, p);
   if (doc.errors.length > 0) {
+    // A syntax error makes the parser see phantom duplicate keys after it: report the syntax errors alone then.
+    const syntax = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({
+      (syntax.length ? syntax : doc.errors).map((e) => ({
         path: '',
-        message: yamlMessage(e.code, e.message),
+        message: yamlMessage(e.code, e.message, text, e.pos[0]),
         line: e.linePos?.[0].line,
         column: e.linePos?.[0].col,
       })),
@@ -166,13 +168,15 @@ export function parseStudy(text: string, file = '<study>'): LoadedStudy {
   return {file, text, config, locate};
 }
 
-function yamlMessage(code: string, message: string): string {
+function yamlMessage(code: string, message: string, text: string, offset: number): string {
   const first = message.split(' at line ')[0];
   switch (code) {
     case 'TAB_AS_INDENT':
       return 'tab used for indentation; YAML indents with spaces only';
-    case 'DUPLICATE_KEY':
-      return 'duplicate key: each key may appear once in a mapping (the later one would silently win)';
+    case 'DUPLICATE_KEY': {
+      const key = /^[\s-]*([^:\s][^:]*?)\s*:/.exec(text.slice(offset).split('\n')[0])?.[1];
+      return `duplicate key${key ? ` "${key}"` : ''}: each key may appear once in a mapping (the later one would silently win)`;
+    }
     default:
       return `malformed YAML: ${first}`;
   }
@@ -202,7 +206,7 @@ function checkSweepPaths(raw: Record<string, unknown>, locate: LoadedStudy['loca
   const issues: ConfigIssue[] = [];
   const check = (axis: string, at: (string | number)[]) => {
     const problem = describeBadPath(axis);
-    if (problem) issues.push({path: `sweep.${axis}`, message: problem, ...locate(at)});
+    if (problem) issues.push({path: dotted(at), message: problem, ...locate(at)});
   };
   for (const [key, value] of Object.entries(sweep)) {
     if (key === 'zip') {
@@ -230,6 +234,8 @@ export function describeBadPath(dotted: string): string | undefined {
   const section = parts[0];
   if (!(SWEEPABLE_SECTIONS as readonly string[]).includes(section) || parts.length < 2) {
     if (section === 'seeds') return 'seeds are not an axis; list them under the top-level `seeds:` key';
+    const fix = SWEEPABLE_SECTIONS.map((s) => `${s}.${dotted}`).find((full) => describeBadPath(full) === undefined);
+    if (fix) return `a sweep axis starts with its section (did you mean "${fix}"?)`;
     return `a sweep axis is a dotted path below ${SWEEPABLE_SECTIONS.join(', ')} (e.g. model.depth, train.optimizer.lr)${suggest(section, [...SWEEPABLE_SECTIONS])}`;
   }
   let schema: z.ZodTypeAny = studySchema.shape[section as (typeof SWEEPABLE_SECTIONS)[number]];
@@ -391,7 +397,7 @@ export function suggest(word: string, candidates: string[]): string {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
     if (d < bestD) {
       bestD = d;
       best = c;
@@ -401,18 +407,17 @@ export function suggest(word: string, candidates: string[]): string {
   return best !== undefined && bestD <= limit && best !== word ? ` (did you mean "${best}"?)` : '';
 }
 
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({length: b.length + 1}, (_, j) => j);
+/** Edit distance where swapping two neighbouring letters counts as one edit (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({length: a.length + 1}, (_, i) => Array.from({length: b.length + 1}, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return row[b.length];
+  return d[a.length][b.length];
 }
 
 /** Slots and threads actually used, from the config and the machine. */
