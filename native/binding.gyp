@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ablate_native",
-      "sources": ["src/addon.cc", "src/conv.cc", "src/batchnorm.cc", "src/eltwise.cc"],
+      "sources": ["src/addon.cc", "src/conv.cc", "src/batchnorm.cc", "src/eltwise.cc", "src/tensor_ops.cc", "src/pool.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -35,6 +35,11 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("relu", &Addon::Call<Relu>),
                              InstanceMethod("reluGrad", &Addon::Call<ReluGrad>),
                              InstanceMethod("addN", &Addon::Call<AddN>),
+                             InstanceMethod("copyBlock", &Addon::Call<CopyBlock>),
+                             InstanceMethod("fill", &Addon::Call<Fill>),
+                             InstanceMethod("binary", &Addon::Call<Binary>),
+                             InstanceMethod("reduceSum", &Addon::Call<ReduceSum>),
+                             InstanceMethod("pool", &Addon::Call<Pool>),
                          });
   }
 
@@ -81,6 +86,7 @@ class Addon : public Napi::Addon<Addon> {
       // Some implementations choose their blocking from the thread count at creation time.
       ctx_.convCache.clear();
       ctx_.bnCache.clear();
+      ctx_.poolCache.clear();
       ctx_.threads = n;
     }
     ctx_.enter();

@@ -17,6 +17,7 @@ namespace ablate {
 
 struct ConvPrim;
 struct BatchNormPrim;
+struct PoolPrim;
 
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
@@ -34,6 +35,7 @@ struct Context {
 
   std::unordered_map<std::string, std::shared_ptr<ConvPrim>> convCache;
   std::unordered_map<std::string, std::shared_ptr<BatchNormPrim>> bnCache;
+  std::unordered_map<std::string, std::shared_ptr<PoolPrim>> poolCache;
 
   // OpenMP's thread count is a per-OS-thread setting, so setting it on every call from the
   // calling thread gives each worker thread exactly its slot's count.
@@ -88,5 +90,10 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value CopyBlock(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value Fill(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value Binary(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value Pool(Context& ctx, const Napi::CallbackInfo& info);
 
 }  // namespace ablate

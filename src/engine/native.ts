@@ -27,6 +27,12 @@ export interface NativeAddon {
   relu(x: Float32Array, y: Float32Array, n: number): void;
   reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
   addN(inputs: Float32Array[], out: Float32Array, n: number): void;
+  copyBlock(src: Float32Array, srcShape: number[], srcBegin: number[], dst: Float32Array, dstShape: number[],
+    dstBegin: number[], size: number[]): void;
+  fill(dst: Float32Array, value: number, n: number): void;
+  binary(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array, outShape: number[]): void;
+  reduceSum(x: Float32Array, outer: number, reduce: number, inner: number, out: Float32Array, scale: number): void;
+  pool(kind: number, algo: number, params: Int32Array, a: Float32Array, b: Float32Array | null, out: Float32Array): void;
 }
 
 /** Names of the kernels this module adds (tfjs has no grouped convolution nor a training batch norm). */
@@ -154,6 +160,59 @@ function isNHWC(dataFormat: unknown): boolean {
 }
 
 const ACTIVATIONS: Record<string, number> = {linear: 0, relu: 1, relu6: 2, leakyrelu: 3, elu: 4, sigmoid: 5};
+
+/** Pooling geometry for the addon: N,H,W,C, KH,KW, OH,OW, SH,SW, PT,PL,PB,PR (undefined: not expressible). */
+function poolParams(xShape: number[], filterSize: unknown, strides: unknown, pad: unknown, dimRoundingMode: unknown): Int32Array | undefined {
+  if (xShape.length !== 4) return undefined;
+  const info = tf.backend_util.computePool2DInfo(xShape as [number, number, number, number], filterSize as number, strides as number, 1,
+    pad as 'same', dimRoundingMode as 'floor' | undefined);
+  const padR: number[] = [];
+  const dims: Array<[number, number, number, number, number, number]> = [
+    [info.inHeight, info.filterHeight, info.strideHeight, info.padInfo.top, info.padInfo.bottom, info.outHeight],
+    [info.inWidth, info.filterWidth, info.strideWidth, info.padInfo.left, info.padInfo.right, info.outWidth],
+  ];
+  for (const [size, k, s, lo, hi, out] of dims) {
+    let r = hi;
+    if (Math.floor((size + lo + r - k) / s) + 1 !== out) r = (out - 1) * s + k - size - lo;
+    // oneDNN needs each window to overlap the image; padding at least as large as the window is left to tfjs.
+    if (lo < 0 || r < 0 || lo >= k || r >= k || out < 1) return undefined;
+    padR.push(r);
+  }
+  return Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth,
+    info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, padR[0], padR[1]]);
+}
+
+const BINARY_OPS: Record<string, number> = {Add: 0, Sub: 1, Multiply: 2, RealDiv: 3};
+
+/**
+ * Broadcasting as element strides: the output shape with size-1 dimensions dropped and neighbours that
+ * broadcast alike merged, and for each operand the stride of every remaining dimension (0 = broadcast).
+ */
+export function broadcastPlan(aShape: number[], bShape: number[]): {shape: number[]; sa: number[]; sb: number[]; outShape: number[]} {
+  const outShape = tf.backend_util.assertAndGetBroadcastShape(aShape, bShape);
+  const rank = outShape.length;
+  const pa = [...Array(rank - aShape.length).fill(1), ...aShape];
+  const pb = [...Array(rank - bShape.length).fill(1), ...bShape];
+  const groups: Array<{size: number; ba: boolean; bb: boolean}> = [];
+  for (let d = 0; d < rank; d++) {
+    if (outShape[d] === 1) continue;
+    const ba = pa[d] === 1, bb = pb[d] === 1;
+    const last = groups[groups.length - 1];
+    if (last && last.ba === ba && last.bb === bb) last.size *= outShape[d];
+    else groups.push({size: outShape[d], ba, bb});
+  }
+  if (groups.length === 0) groups.push({size: 1, ba: false, bb: false});
+  const shape = groups.map((g) => g.size);
+  const sa = new Array<number>(groups.length), sb = new Array<number>(groups.length);
+  let ra = 1, rb = 1;
+  for (let i = groups.length - 1; i >= 0; i--) {
+    sa[i] = groups[i].ba ? 0 : ra;
+    sb[i] = groups[i].bb ? 0 : rb;
+    if (!groups[i].ba) ra *= groups[i].size;
+    if (!groups[i].bb) rb *= groups[i].size;
+  }
+  return {shape, sa, sb, outShape};
+}
 
 // ---------------------------------------------------------------------------------------------
 // Kernels
@@ -333,6 +392,102 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     return backend.makeTensorInfo(shape.slice(), 'float32', out);
   };
 
+  const binaryOp = (args: KernelArgs, name: string) => {
+    const {inputs, backend} = args;
+    const a = inputs.a as tf.TensorInfo, b = inputs.b as tf.TensorInfo;
+    const av = f32(backend, a), bv = f32(backend, b);
+    if (!av || !bv) {
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    const plan = broadcastPlan(a.shape, b.shape);
+    const out = new Float32Array(sizeOf(plan.outShape));
+    native.binary(BINARY_OPS[name], av, plan.sa, bv, plan.sb, out, plan.shape);
+    count('native', name);
+    return backend.makeTensorInfo(plan.outShape, 'float32', out);
+  };
+
+  const slice = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const x = inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin as number[], attrs.size as number[]);
+    // A contiguous slice is a zero-copy view in tfjs-cpu already.
+    if (!xv || x.shape.length === 0 || tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+      count('fallback', 'Slice');
+      return original('Slice')(args as never);
+    }
+    tf.slice_util.assertParamsValid(x, begin, size);
+    const out = new Float32Array(sizeOf(size));
+    native.copyBlock(xv, x.shape, begin, out, size, size.map(() => 0), size);
+    count('native', 'Slice');
+    return backend.makeTensorInfo(size, 'float32', out);
+  };
+
+  const padV2 = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const x = inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    const paddings = attrs.paddings as Array<[number, number]>;
+    if (!xv || x.shape.length === 0 || paddings.some(([lo, hi]) => lo < 0 || hi < 0)) {
+      count('fallback', 'PadV2');
+      return original('PadV2')(args as never);
+    }
+    const outShape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+    const out = new Float32Array(sizeOf(outShape));
+    const value = (attrs.constantValue as number | undefined) ?? 0;
+    if (value !== 0) native.fill(out, value, out.length);
+    native.copyBlock(xv, x.shape, x.shape.map(() => 0), out, outShape, paddings.map((p) => p[0]), x.shape);
+    count('native', 'PadV2');
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  };
+
+  const reduce = (args: KernelArgs, name: 'Sum' | 'Mean') => {
+    const {inputs, backend, attrs = {}} = args;
+    const x = inputs.x as tf.TensorInfo;
+    const xv = f32(backend, x);
+    const axes = xv ? tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((p, q) => p - q) : [];
+    // Native when the reduced axes are one contiguous block: x viewed as [outer, reduce, inner].
+    if (!xv || axes.length === 0 || axes.some((a, i) => a !== axes[0] + i)) {
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    const outer = sizeOf(x.shape.slice(0, axes[0]));
+    const red = sizeOf(x.shape.slice(axes[0], axes[axes.length - 1] + 1));
+    const inner = sizeOf(x.shape.slice(axes[axes.length - 1] + 1));
+    let [outShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+    if (attrs.keepDims) outShape = tf.backend_util.expandShapeToKeepDim(outShape, axes);
+    const out = new Float32Array(outer * inner);
+    native.reduceSum(xv, outer, red, inner, out, name === 'Mean' && red > 0 ? 1 / red : 1);
+    count('native', name);
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  };
+
+  const pool = (args: KernelArgs, name: string) => {
+    const {inputs, backend, attrs = {}} = args;
+    const max = name === 'MaxPool' || name === 'MaxPoolGrad';
+    const grad = name.endsWith('Grad');
+    const x = (grad ? inputs.input : inputs.x) as tf.TensorInfo;
+    const xv = f32(backend, x);
+    const dy = grad ? inputs.dy as tf.TensorInfo : undefined;
+    const dyv = dy ? f32(backend, dy) : undefined;
+    const p = xv && (!grad || dyv) && isNHWC(attrs.dataFormat) && (attrs.dilations === undefined || tf.backend_util.tupleValuesAreOne(attrs.dilations as number))
+      ? poolParams(x.shape, attrs.filterSize, attrs.strides, attrs.pad, attrs.dimRoundingMode) : undefined;
+    // tfjs' AvgPoolGrad spreads each gradient over the whole window, padding included, while its forward
+    // pass averages only the pixels inside the image; with padding the reference is kept as is.
+    const padded = p && (p[10] | p[11] | p[12] | p[13]) !== 0;
+    if (!p || (grad && (dy!.shape[1] !== p[6] || dy!.shape[2] !== p[7])) || (name === 'AvgPoolGrad' && padded)) {
+      count('fallback', name);
+      return original(name)(args as never);
+    }
+    return attempt(name, `${name}:${p.join(',')}`, args, () => {
+      const outShape = grad ? x.shape.slice() : [p[0], p[6], p[7], p[3]];
+      const out = new Float32Array(sizeOf(outShape));
+      native.pool(grad ? 1 : 0, max ? 0 : 1, p, grad ? dyv! : xv!, grad ? xv! : null, out);
+      return backend.makeTensorInfo(outShape, 'float32', out);
+    });
+  };
+
   const k = (kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig =>
     ({kernelName, backendName: BACKEND, kernelFunc: kernelFunc as unknown as tf.KernelFunc});
   return [
@@ -347,8 +502,13 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     k(BATCH_NORM_TRAINING_GRAD, batchNormTrainingGrad),
     k('Relu', relu),
     k(RELU_GRAD, reluGrad),
-    k('Add', (a) => sameShapeSum(a, 'Add', [a.inputs.a as tf.TensorInfo, a.inputs.b as tf.TensorInfo])),
     k('AddN', (a) => sameShapeSum(a, 'AddN', a.inputs as unknown as tf.TensorInfo[])),
+    ...Object.keys(BINARY_OPS).map((name) => k(name, (a) => binaryOp(a, name))),
+    k('Slice', slice),
+    k('PadV2', padV2),
+    k('Sum', (a) => reduce(a, 'Sum')),
+    k('Mean', (a) => reduce(a, 'Mean')),
+    ...['AvgPool', 'AvgPoolGrad', 'MaxPool', 'MaxPoolGrad'].map((name) => k(name, (a) => pool(a, name))),
   ];
 }
 
@@ -379,11 +539,13 @@ const gradients: tf.GradConfig[] = [
         {dy: dy ?? tf.zerosLike(x), x, gamma, mean, variance}, attrs) as tf.Tensor[];
       // The statistics outputs are normally consumed only by the running averages (outside the loss);
       // when a loss does use them, their gradients flow to x as well: d mean/dx = 1/M, d var/dx = 2(x - mean)/M.
+      // tfjs hands zeros (not null) for outputs outside the loss's graph; skip those cheaply (C values).
+      const nonZero = (t: tf.Tensor | null): t is tf.Tensor => t !== null && (t.dataSync() as Float32Array).some((v) => v !== 0);
       let dxAll = dx;
-      if (dmean || dvar) {
+      if (nonZero(dmean) || nonZero(dvar)) {
         const m = x.size / x.shape[x.rank - 1];
-        if (dmean) dxAll = tf.add(dxAll, tf.div(dmean, m));
-        if (dvar) dxAll = tf.add(dxAll, tf.mul(tf.mul(dvar, 2 / m), tf.sub(x, mean)));
+        if (nonZero(dmean)) dxAll = tf.add(dxAll, tf.div(dmean, m));
+        if (nonZero(dvar)) dxAll = tf.add(dxAll, tf.mul(tf.mul(dvar, 2 / m), tf.sub(x, mean)));
       }
       return {x: () => dxAll, gamma: () => dgamma, beta: () => dbeta};
     },

@@ -194,15 +194,15 @@ describe('native element-wise kernels', {skip}, () => {
     assert.ok(Number.isNaN(got[0].dataSync()[5002]) && Number.isNaN(got[1].dataSync()[5002]));
   });
 
-  test('Add and AddN on same shapes; broadcasting Add falls back to the reference', () => {
+  test('Add (same shape and broadcasting) and AddN; int32 falls back to the reference', () => {
     const a = rand([3, 40, 40, 8], 1), b = rand([3, 40, 40, 8], 2), c = rand([8], 3);
     resetNativeStats();
     const {ref, got} = onBoth(() => [tf.add(a, b), tf.addN([a, b, a]), tf.add(a, c), tf.add(tf.scalar(2, 'int32'), tf.scalar(3, 'int32'))]);
     for (let j = 0; j < ref.length; j++) assertClose(got[j], ref[j], `sum ${j}`);
     const s = nativeStats();
-    assert.equal(s.native.Add, 1);
+    assert.equal(s.native.Add, 2);
     assert.equal(s.native.AddN, 1);
-    assert.equal(s.fallback.Add, 2);
+    assert.equal(s.fallback.Add, 1);
   });
 
   test('install is idempotent and uninstall restores the reference kernels', () => {
@@ -213,5 +213,80 @@ describe('native element-wise kernels', {skip}, () => {
     uninstallNativeKernels();
     assert.equal(tf.getKernel('Conv2D', 'cpu')!.kernelFunc, original);
     assert.equal(tf.getKernel('GroupedConv2D', 'cpu'), undefined);
+  });
+});
+
+describe('native data-movement, broadcasting and reduction kernels', {skip}, () => {
+  test('broadcasting Add, Sub, Multiply, RealDiv', () => {
+    const pairs: Array<[number[], number[]]> = [
+      [[3, 4, 5], [3, 4, 5]], [[3, 4, 5], [5]], [[3, 1, 5], [1, 4, 1]], [[2, 3], []], [[], [2, 3]],
+      [[16, 8, 8, 64], [16, 1, 1, 64]], [[64], [16, 8, 8, 64]], [[4], [3, 1]], [[1, 1], [1]], [[2, 1, 3, 1, 2], [1, 4, 1, 5, 2]],
+    ];
+    for (const [i, [sa, sb]] of pairs.entries()) {
+      const a = rand(sa, 300 + i);
+      // Divisors kept away from zero so the quotient is well conditioned.
+      const b = tf.tidy(() => tf.add(tf.abs(rand(sb, 400 + i)), 0.5));
+      resetNativeStats();
+      const {ref, got} = onBoth(() => [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b)]);
+      ['add', 'sub', 'mul', 'div'].forEach((n, j) => assertClose(got[j], ref[j], `${n} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`));
+      const s = nativeStats();
+      assert.deepEqual([s.native.Add, s.native.Sub, s.native.Multiply, s.native.RealDiv], [1, 1, 1, 1], JSON.stringify(s));
+    }
+  });
+
+  test('Slice across any axis, and PadV2 with zero and non-zero constants, with gradients', () => {
+    const x = rand([3, 6, 5, 8], 500);
+    const f = () => [
+      tf.slice(x, [0, 1, 2, 3], [3, 4, 2, 4]),
+      tf.slice(x, [1, 0, 0, 0], [2, 6, 5, 8]), // contiguous: tfjs' zero-copy view
+      tf.pad(x, [[0, 0], [1, 2], [0, 1], [4, 4]]),
+      tf.pad(x, [[1, 0], [0, 0], [0, 0], [0, 3]], -2.5),
+      ...tf.grads((t: tf.Tensor) => tf.sum(tf.mul(tf.pad(tf.slice(t, [0, 1, 1, 2], [3, 4, 3, 5]), [[0, 0], [0, 0], [0, 0], [3, 5]]),
+        tf.range(0, 3 * 4 * 3 * 13, 1, 'float32').reshape([3, 4, 3, 13]))))([x]),
+    ];
+    resetNativeStats();
+    const {ref, got} = onBoth(f);
+    for (let j = 0; j < ref.length; j++) assertClose(got[j], ref[j], `case ${j}`);
+    const s = nativeStats();
+    assert.ok(s.native.Slice >= 2 && s.native.PadV2 >= 3, JSON.stringify(s));
+  });
+
+  test('Sum and Mean over contiguous axes (others fall back), keepDims', () => {
+    const x = rand([4, 5, 6, 7], 600);
+    const f = () => [
+      tf.sum(x, [1, 2]), tf.mean(x, [1, 2]), tf.sum(x, [0, 1, 2]), tf.mean(x, 3, true), tf.sum(x), tf.mean(x, [0]),
+      tf.sum(x, [0, 2]), tf.sum(tf.scalar(3)),
+    ];
+    resetNativeStats();
+    const {ref, got} = onBoth(f);
+    for (let j = 0; j < ref.length; j++) assertClose(got[j], ref[j], `case ${j}`);
+    const s = nativeStats();
+    assert.ok(s.native.Sum >= 3 && s.native.Mean >= 3 && s.fallback.Sum >= 1, JSON.stringify(s));
+  });
+
+  test('AvgPool and MaxPool forward and gradients (ties after ReLU included)', () => {
+    const x = tf.tidy(() => tf.relu(rand([3, 11, 10, 6], 700)));
+    const cases: Array<[string, (t: tf.Tensor4D) => tf.Tensor]> = [
+      ['avg 1x1/2 valid', (t) => tf.avgPool(t, 1, 2, 'valid')],
+      ['avg 2x2/2 valid', (t) => tf.avgPool(t, 2, 2, 'valid')],
+      ['avg 3x3/2 same', (t) => tf.avgPool(t, 3, 2, 'same')],
+      ['max 3x3/2 pad 1', (t) => tf.maxPool(t, 3, 2, 1)],
+      ['max 2x2/2 valid', (t) => tf.maxPool(t, 2, 2, 'valid')],
+      ['max 3x3/1 same', (t) => tf.maxPool(t, 3, 1, 'same')],
+    ];
+    for (const [what, op] of cases) {
+      resetNativeStats();
+      const {ref, got} = onBoth(() => {
+        const y = op(x as tf.Tensor4D);
+        const w = tf.range(0, y.size, 1, 'float32').reshape(y.shape);
+        return [y, tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t as tf.Tensor4D), w)))(x)];
+      });
+      assertClose(got[0], ref[0], `${what}: y`);
+      assertClose(got[1], ref[1], `${what}: dx`);
+      const s = nativeStats();
+      const fwd = what.startsWith('max') ? 'MaxPool' : 'AvgPool';
+      assert.ok(s.native[fwd] >= 1, `${what}: ${JSON.stringify(s)}`);
+      if (!what.includes('same')) assert.ok(s.native[`${fwd}Grad`] >= 1, `${what}: ${JSON.stringify(s)}`);
+    }
   });
 });
