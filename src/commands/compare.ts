@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {FORMATS, METRICS} from '../report/metrics';
 
-const METRIC_OPTIONS = ['final_test_err', 'best_test_err', 'final_train_err', 'final_test_loss', 'final_train_loss', 'time', 'images_per_sec'] as const;
 
 export default class Compare extends BaseCommand {
   static summary = 'The same variants of two sweeps side by side, with the differences.';
@@ -25,9 +25,9 @@ axes in which the two sweeps differ. Reads the store read-only.`;
   };
 
   static flags = {
-    metric: Flags.option({options: METRIC_OPTIONS, default: 'final_test_err', description: 'metric to compare'})(),
+    metric: Flags.option({options: METRICS, default: 'final_test_err', description: 'metric to compare'})(),
     where: Flags.string({description: 'keep trials whose swept or spec value equals this (key=value); repeatable', multiple: true}),
-    format: Flags.option({options: ['table', 'csv', 'json', 'markdown'] as const, default: 'table', description: 'output format'})(),
+    format: Flags.option({options: FORMATS, default: 'table', description: 'output format'})(),
   };
 
   async run(): Promise<unknown> {

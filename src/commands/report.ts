@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {FORMATS, METRICS} from '../report/metrics';
 
-const METRIC_OPTIONS = ['final_test_err', 'best_test_err', 'final_train_err', 'final_test_loss', 'final_train_loss', 'time', 'images_per_sec'] as const;
 
 export default class Report extends BaseCommand {
   static summary = 'Comparison table of a sweep: one row per variant, seeds folded into mean ± std.';
@@ -34,12 +34,12 @@ per-trial table.`;
 
   static flags = {
     pivot: Flags.string({description: 'two swept axes as ROWS,COLS, e.g. model.depth,model.residual'}),
-    metric: Flags.option({options: METRIC_OPTIONS, default: 'final_test_err', description: 'metric of the pivot table, the baseline difference and the plots'})(),
+    metric: Flags.option({options: METRICS, default: 'final_test_err', description: 'metric of the pivot table, the baseline difference and the plots'})(),
     sort: Flags.string({description: 'sort rows by a metric, a swept axis, params, macs or epochs; prefix - for descending'}),
     where: Flags.string({description: 'keep trials whose swept value or spec value equals this (key=value); repeatable', multiple: true}),
     'only-changed': Flags.boolean({description: 'hide columns whose value is the same in every row', default: false}),
     baseline: Flags.string({description: 'baseline value(s) of some axes (key=value); adds Δ with a 95% CI (Welch) per variant', multiple: true}),
-    format: Flags.option({options: ['table', 'csv', 'json', 'markdown'] as const, default: 'table', description: 'output format'})(),
+    format: Flags.option({options: FORMATS, default: 'table', description: 'output format'})(),
     curves: Flags.boolean({description: 'add a sparkline per variant of the error per epoch', default: false}),
     html: Flags.string({description: 'also write a self-contained HTML report with plots to this file'}),
   };

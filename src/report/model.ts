@@ -22,9 +22,9 @@ import {
 } from '../store/queries';
 import {UsageError} from '../errors';
 import {summarize, welch, type Summary, type WelchResult} from './stats';
+import {METRICS, type Metric} from './metrics';
 
-export const METRICS = ['final_test_err', 'best_test_err', 'final_train_err', 'final_test_loss', 'final_train_loss', 'time', 'images_per_sec'] as const;
-export type Metric = (typeof METRICS)[number];
+export {METRICS, type Metric};
 
 export interface MetricInfo {
   /** Column title in tables. */

@@ -15,6 +15,7 @@ import {
 } from './model';
 import {renderCsv, renderMarkdown, renderTerminal, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
 import {renderCurves, type CurveField} from './curves';
+import type {Format} from './metrics';
 import type {Summary} from './stats';
 
 /** The metrics a variant table shows: the standard three plus `--metric` when it is another. */
@@ -244,8 +245,7 @@ export function trialRows(report: Report): {head: string[]; rows: {text: string[
   return {head, rows};
 }
 
-export const FORMATS = ['table', 'csv', 'json', 'markdown'] as const;
-export type Format = (typeof FORMATS)[number];
+export {FORMATS, type Format} from './metrics';
 
 /**
  * The report as text in one format. With a pivot, the pivot table replaces the variant table

@@ -175,6 +175,8 @@ export function makeFixture(): Fixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ablate-report-'));
   const file = path.join(dir, 'ablate.db');
   const db = openDb(file);
+  // One transaction: the store syncs every commit (synchronous=FULL), which would make fixtures slow.
+  db.exec('BEGIN');
   try {
     const smokeId = insertSweep(db, {name: 'smoke', epochs: 2, depths: [20, 32], seeds: [1, 2], createdAt: NOW - 86_400_000});
     const depthId = insertSweep(db, {
@@ -190,6 +192,7 @@ export function makeFixture(): Fixture {
       ],
     });
     const otherId = insertSweep(db, {name: 'depth-sweep-b', epochs: 6, depths: [20, 32, 56], createdAt: NOW - 60_000, shift: 0.01});
+    db.exec('COMMIT');
     return {dir, file, smokeId, depthId, otherId, cleanup: () => fs.rmSync(dir, {recursive: true, force: true})};
   } finally {
     db.close();
