@@ -62,7 +62,7 @@ export async function initEngine(requested: EngineName, threads: number): Promis
       return {
         requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1,
         warning: `native-cpu engine unavailable (${result.reason}); training on the slow pure-JavaScript tfjs-cpu engine. ` +
-          'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) and run `npm rebuild ablate` or `npm install` again.',
+          'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) then run `node scripts/build-native.js` in the ablate folder (npm install runs it too).',
       };
     }
     case 'tfjs-node':

@@ -4,7 +4,7 @@
  * It is the only writer of the database.
  */
 import * as path from 'node:path';
-import {datasetInfo} from '../data';
+import {checkDatasetFiles, datasetInfo} from '../data';
 import {countMacs, countParams, describeModel, resolveModelSpec} from '../models';
 import {EnvironmentError} from '../errors';
 import {Store, type TrialRow} from '../store/store';
@@ -97,6 +97,13 @@ const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
+  // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
+  const checked = new Set<string>();
+  for (const {spec} of plan.trials) {
+    const id = JSON.stringify(spec.dataset);
+    if (!checked.has(id)) checkDatasetFiles(spec.dataset);
+    checked.add(id);
+  }
   const rep = opts.reporter ?? {};
   const store = new Store(opts.db);
   let executor: Executor | undefined;

@@ -74,12 +74,14 @@ export function expandStudy(study: LoadedStudy, opts: ExpandOptions = {}): Trial
     if (opts.smoke) shrinkForSmoke(sections);
     const parsed = validateCell(sections, cell, study, issues);
     if (!parsed) continue;
+    // Where the files are is not part of the experiment (the key), but the worker needs it.
+    const dataPath = typeof sections.dataset.path === 'string' ? {path: sections.dataset.path} : {};
     for (const seed of config.seeds) {
       const resolved = {dataset: parsed.dataset, model: parsed.model, train: parsed.train, seed};
       const key = trialKey(resolved);
       if (seen.has(key)) continue; // two cells that resolve to the same experiment run once
       seen.add(key);
-      trials.push({key, index: trials.length, variant: cell, ...resolved});
+      trials.push({key, index: trials.length, variant: cell, ...resolved, dataset: {...parsed.dataset, ...dataPath}});
     }
   }
   if (issues.length) throw new ConfigError(file, dedupeByMessage(issues));

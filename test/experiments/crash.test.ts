@@ -1,0 +1,199 @@
+/**
+ * Crash safety through the real CLI: kill -9 of the coordinator at random moments, a kill at every store
+ * commit (ABLATE_FAILPOINT), kill -9 of a worker, Ctrl-C, two coordinators at once, GPU pinning per slot.
+ * After each story: every trial `done` exactly once, every (trial, epoch) row once, integrity ok, none running.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import {test} from 'node:test';
+import Database from 'better-sqlite3';
+import {cli, cliAsync, tmpDir, writeFile} from '../helpers';
+
+const SLOW = !process.env.ABLATE_SLOW && 'slow: set ABLATE_SLOW=1 (npm test does)';
+
+function study(dir: string, opts: {seeds?: number[]; depths?: number[]; extraResources?: string; epochs?: number} = {}): string {
+  const seeds = opts.seeds ?? [1, 2];
+  const depths = opts.depths ?? [8];
+  return writeFile(
+    dir,
+    'study.yaml',
+    `name: crash
+dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
+model: {family: cifar, depth: 8, width: 0.5}
+train: {epochs: ${opts.epochs ?? 2}, batch_size: 16, optimizer: {lr: 0.05}}
+seeds: [${seeds.join(', ')}]
+sweep:
+  model.depth: [${depths.join(', ')}]
+  model.residual: [false, true]
+resources: {workers: 2${opts.extraResources ?? ''}}
+`,
+  );
+}
+
+/** The invariants every story ends with. */
+function assertComplete(db: string, trials: number, epochs = 2): void {
+  const c = new Database(db, {readonly: true});
+  try {
+    assert.equal(c.pragma('integrity_check', {simple: true}), 'ok');
+    const rows = c.prepare('SELECT id, status FROM trials').all() as {id: number; status: string}[];
+    assert.equal(rows.length, trials);
+    assert.deepEqual([...new Set(rows.map((r) => r.status))], ['done'], JSON.stringify(rows));
+    const doneEvents = c.prepare("SELECT trial_id, count(*) AS n FROM events WHERE kind = 'done' GROUP BY trial_id").all() as {n: number}[];
+    assert.equal(doneEvents.length, trials);
+    assert.ok(doneEvents.every((e) => e.n === 1), 'each trial ended done exactly once');
+    const perTrial = c.prepare('SELECT trial_id, count(*) AS n, count(DISTINCT epoch) AS d, max(epoch) AS m FROM epochs GROUP BY trial_id').all() as {n: number; d: number; m: number}[];
+    assert.equal(perTrial.length, trials);
+    for (const p of perTrial) assert.deepEqual([p.n, p.d, p.m], [epochs, epochs, epochs]);
+  } finally {
+    c.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+test('each slot gets its own GPU: no two concurrent trials share one', () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const r = cli(['run', study(dir, {extraResources: ', gpus: [3, 5]'}), '--db', db]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const c = new Database(db, {readonly: true});
+  const trials = c.prepare('SELECT id, started_at, finished_at FROM trials').all() as {id: number; started_at: number; finished_at: number}[];
+  const device = new Map(
+    (c.prepare("SELECT trial_id, message FROM events WHERE kind = 'device'").all() as {trial_id: number; message: string}[]).map((e) => [
+      e.trial_id,
+      /CUDA_VISIBLE_DEVICES=(\d+)/.exec(e.message)![1],
+    ]),
+  );
+  c.close();
+  assert.equal(device.size, 4, 'every trial saw CUDA_VISIBLE_DEVICES');
+  assert.deepEqual([...new Set(device.values())].sort(), ['3', '5']);
+  let overlaps = 0;
+  for (const a of trials) {
+    for (const b of trials) {
+      if (a.id >= b.id) continue;
+      if (a.started_at < b.finished_at && b.started_at < a.finished_at) {
+        overlaps++;
+        assert.notEqual(device.get(a.id), device.get(b.id), `trials ${a.id} and ${b.id} ran at once on one GPU`);
+      }
+    }
+  }
+  assert.ok(overlaps > 0, 'trials did run concurrently');
+});
+
+test('SIGKILL of ablate run in the middle of the smoke study, then run again: every trial done once', {skip: SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const run = cliAsync(['run', 'configs/smoke.yaml', '--db', db]);
+  await waitFor(() => /done, test error/.test(run.output().stdout), 120_000, 'a finished trial');
+  run.child.kill('SIGKILL');
+  await run.exited;
+  const c = new Database(db, {readonly: true});
+  const left = c.prepare("SELECT count(*) AS n FROM trials WHERE status != 'done'").get() as {n: number};
+  c.close();
+  assert.ok(left.n > 0, 'the kill came before the end');
+  const again = cli(['run', 'configs/smoke.yaml', '--db', db], {timeoutMs: 300_000});
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+  assertComplete(db, 8);
+});
+
+test('kill -9 of the coordinator at 20 random moments of a 12-trial sweep loses and repeats nothing', {skip: SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const file = study(dir, {depths: [8, 14, 20]});
+  let rng = 12345;
+  const random = () => ((rng = (rng * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 20; i++) {
+    const run = cliAsync(['run', file, '--db', db]);
+    await sleep(300 + random() * 4000);
+    run.child.kill('SIGKILL');
+    await run.exited;
+  }
+  const last = cli(['run', file, '--db', db], {timeoutMs: 600_000});
+  assert.equal(last.code, 0, last.stderr + last.stdout);
+  assertComplete(db, 12);
+});
+
+test('ABLATE_FAILPOINT=commit:K: a crash at any store commit loses nothing', {skip: SLOW}, () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const file = study(dir, {seeds: [1]});
+  let k = 1;
+  for (; k < 200; k++) {
+    const r = cli(['run', file, '--db', db], {env: {ABLATE_FAILPOINT: `commit:${k}`}});
+    if (r.code === 0) break;
+    assert.equal(r.code, 137, `run with commit:${k} should die by SIGKILL or finish; got ${r.code}: ${r.stderr}`);
+  }
+  assert.ok(k > 3, 'the walk went through several commits');
+  assertComplete(db, 2);
+});
+
+test('kill -9 of one worker process mid-epoch: the trial is retried from its checkpoint and the sweep finishes', {skip: SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const file = study(dir, {seeds: [1], epochs: 4, extraResources: ', executor: process'});
+  const run = cliAsync(['run', file, '--db', db]);
+  let victim: number | undefined;
+  await waitFor(() => {
+    if (!/epoch 1\/4/.test(run.output().stdout)) return false;
+    const c = new Database(db, {readonly: true});
+    const row = c.prepare("SELECT pid FROM trials WHERE status = 'running' AND pid != ? LIMIT 1").get(run.child.pid) as {pid: number} | undefined;
+    c.close();
+    victim = row?.pid;
+    return victim !== undefined;
+  }, 120_000, 'a running worker');
+  process.kill(victim!, 'SIGKILL');
+  const r = await run.exited;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assertComplete(db, 2, 4);
+  const c = new Database(db, {readonly: true});
+  const retries = c.prepare("SELECT message FROM events WHERE kind = 'retry'").all() as {message: string}[];
+  c.close();
+  assert.equal(retries.length, 1);
+  assert.match(retries[0].message, /exited \(SIGKILL\)/);
+});
+
+test('Ctrl-C stops cleanly with exit 130, leaves nothing running, and the same command resumes', {skip: SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const file = study(dir, {epochs: 6});
+  const run = cliAsync(['run', file, '--db', db]);
+  await waitFor(() => /epoch 1\/6/.test(run.output().stdout), 120_000, 'a first epoch');
+  const t0 = Date.now();
+  run.child.kill('SIGINT');
+  const r = await run.exited;
+  assert.equal(r.code, 130, r.stderr + r.stdout);
+  assert.ok(Date.now() - t0 < 30_000, 'exits within 30 s');
+  assert.match(r.stdout, /interrupted by SIGINT; run the same command to resume/);
+  const c = new Database(db, {readonly: true});
+  assert.equal((c.prepare("SELECT count(*) AS n FROM trials WHERE status = 'running'").get() as {n: number}).n, 0);
+  assert.ok((c.prepare("SELECT count(*) AS n FROM events WHERE kind = 'stopped'").get() as {n: number}).n > 0);
+  c.close();
+  const again = cli(['run', file, '--db', db], {timeoutMs: 300_000});
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+  assertComplete(db, 4, 6);
+});
+
+test('two coordinators on one database never run the same trial', {skip: SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const file = study(dir, {depths: [8, 14]});
+  const [a, b] = [cliAsync(['run', file, '--db', db, '--workers', '1']), cliAsync(['run', file, '--db', db, '--workers', '1'])];
+  const [ra, rb] = await Promise.all([a.exited, b.exited]);
+  assert.equal(ra.code, 0, ra.stderr);
+  assert.equal(rb.code, 0, rb.stderr);
+  assertComplete(db, 8);
+  const c = new Database(db, {readonly: true});
+  const starts = c.prepare("SELECT trial_id, count(*) AS n FROM events WHERE kind = 'started' GROUP BY trial_id").all() as {n: number}[];
+  const owners = c.prepare('SELECT count(DISTINCT owner) AS n FROM trials').get() as {n: number};
+  c.close();
+  assert.equal(owners.n, 2, 'both coordinators ran trials');
+  assert.ok(starts.every((s) => s.n === 1), 'no trial was started twice');
+});
