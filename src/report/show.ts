@@ -66,6 +66,17 @@ function indent(text: string, by = '  '): string {
     .join('\n');
 }
 
+/** The spec as YAML, lists of scalars on one line (`stages: [3, 3, 3]`) as in the study files. */
+function specYaml(spec: unknown): string {
+  const doc = new YAML.Document(spec ?? null);
+  YAML.visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((i) => YAML.isScalar(i))) node.flow = true;
+    },
+  });
+  return doc.toString({flowCollectionPadding: false});
+}
+
 /** A loss as stored: SQLite keeps ±Infinity but turns NaN into NULL, which reads as "—". */
 function lossText(v: number | null): string {
   if (v === null) return '—';
@@ -89,7 +100,7 @@ export function renderTrial(d: TrialDetail, now = Date.now()): string {
   lines.push(`  started   ${dateTime(t.startedAt)}${t.finishedAt !== null ? `, finished ${dateTime(t.finishedAt)}` : ''}${secs > 0 ? ` (training ${duration(secs)})` : ''}`);
   if (t.status === 'running') lines.push(`  heartbeat ${age(t.heartbeatAt, now)}`);
   if (t.error) lines.push(`  error     ${t.error.split('\n').join('\n            ')}`);
-  lines.push('', 'resolved spec:', indent(YAML.stringify(d.spec ?? null)));
+  lines.push('', 'resolved spec:', indent(specYaml(d.spec)));
   lines.push('', 'epochs:');
   if (d.epochs.length === 0) lines.push('  (none recorded yet)');
   else {

@@ -33,6 +33,7 @@ test('show by id gives the resolved spec and the per-epoch curve in percent', ()
   assert.match(text, /resolved spec:/);
   assert.match(text, /depth: 20/);
   assert.match(text, /momentum: 0\.9/);
+  assert.match(text, /image: \[28, 28, 1\]/, 'lists of scalars on one line, as in study files');
   assert.equal(text.split('\n').filter((l) => /^│ +[1-6] │/.test(l)).length, 6);
 });
 
