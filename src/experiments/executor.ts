@@ -11,8 +11,12 @@ import type {TrialJob, WorkerMessage} from './worker-task';
 
 /** The worker died (exit, out of memory, killed): the trial may be retried from its checkpoint. */
 export class WorkerCrash extends Error {}
-/** The trial itself threw: it fails with this message. */
-export class TrialFailure extends Error {}
+/** The trial itself threw: it fails with this message. `code` is the system error code, if any (ENOSPC, ...). */
+export class TrialFailure extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+  }
+}
 
 export interface RunningTrial {
   /** Ask the trial to checkpoint and stop at its next step. */
@@ -41,7 +45,7 @@ function gpuEnv(gpus: number[] | undefined, slot: number): Record<string, string
 
 function settle(msg: WorkerMessage, resolve: (o: TrialOutcome) => void, reject: (e: Error) => void): boolean {
   if (msg.type === 'result') resolve(msg.outcome);
-  else if (msg.type === 'error') reject(new TrialFailure(msg.message));
+  else if (msg.type === 'error') reject(new TrialFailure(msg.message, msg.code));
   else return false;
   return true;
 }

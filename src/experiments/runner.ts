@@ -93,6 +93,8 @@ export interface RunResult {
 }
 
 const HEARTBEAT_MS = 5_000;
+/** System errors that mean the machine, not the trial, is at fault. */
+const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
 const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
@@ -136,9 +138,17 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     executor = await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
-    let stopping: RunResult['signal'];
+    let stopping: RunResult['signal'] | 'fatal';
+    /** An environment failure (disk full, database unwritable): stop everything, report it, resume later. */
+    let fatal: unknown;
     let wake: () => void = () => undefined;
     const running = new Map<number, {row: TrialRow; handle: RunningTrial}>();
+    const stopAll = () => {
+      for (const {handle} of running.values()) handle.stop();
+      const force = setTimeout(() => wake(), FORCE_AFTER_MS);
+      force.unref();
+      wake();
+    };
     const requestStop = (signal: 'SIGINT' | 'SIGTERM') => {
       if (stopping) {
         process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -146,10 +156,23 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       stopping = signal;
       rep.stopping?.(signal);
       store.event(sweep.id, null, 'signal', `${signal}: stopping after running trials checkpoint`);
-      for (const {handle} of running.values()) handle.stop();
-      const force = setTimeout(() => wake(), FORCE_AFTER_MS);
-      force.unref();
-      wake();
+      stopAll();
+    };
+    const failHard = (e: unknown) => {
+      if (fatal) return;
+      fatal = e;
+      if (!stopping) {
+        stopping = 'fatal';
+        stopAll();
+      }
+    };
+    /** Run a coordinator callback; a failure to write the store stops the sweep instead of crashing it. */
+    const guard = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
+      try {
+        fn(...args);
+      } catch (e) {
+        failHard(e);
+      }
     };
     if (opts.handleSignals) {
       const onInt = () => requestStop('SIGINT');
@@ -163,10 +186,9 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       opts.abort.addEventListener('abort', onAbort);
       cleanups.push(() => opts.abort!.removeEventListener('abort', onAbort));
     }
-    const beat = setInterval(() => store.heartbeat([...running.keys()]), HEARTBEAT_MS);
+    const beat = setInterval(guard(() => store.heartbeat([...running.keys()])), HEARTBEAT_MS);
     cleanups.push(() => clearInterval(beat));
 
-    let writeError: unknown;
     const free = Array.from({length: resources.workers}, (_, i) => i);
     const finished: Promise<void>[] = [];
     const startOne = (slot: number): boolean => {
@@ -177,7 +199,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const handle = executor!.start(
         {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
         slot,
-        (ev) => onEvent(row, ev),
+        guard((ev: TrialEvent) => onEvent(row, ev)),
       );
       running.set(row.id, {row, handle});
       const settled = handle.done.then(
@@ -188,7 +210,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         free.push(slot);
         wake();
       });
-      finished.push(settled.catch((e) => void (writeError ??= e)));
+      finished.push(settled.catch(failHard));
       return true;
     };
     let warned = false;
@@ -214,6 +236,12 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       rep.trialEnd?.(row, outcome.status, outcome.error);
     };
     const onError = (row: TrialRow, err: Error) => {
+      if (err instanceof TrialFailure && err.code && ENVIRONMENT_CODES.has(err.code)) {
+        // Not the trial's fault: give it back (resumable) and stop the sweep with the real reason.
+        store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: err.message});
+        failHard(err);
+        return;
+      }
       const current = store.trial(row.id);
       if (err instanceof WorkerCrash && current.attempt <= resources.retries && !stopping) {
         store.finishTrial(row.id, 'pending', {event: 'retry', eventMessage: `${err.message}; retrying (attempt ${current.attempt + 1} of ${resources.retries + 1})`});
@@ -244,22 +272,25 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         forcedAt ??= Date.now();
         if (Date.now() - forcedAt >= FORCE_AFTER_MS - 100) {
           // Running trials did not stop in time: give their leases back; they resume from the last checkpoint.
-          for (const {row} of running.values()) store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: 'did not stop in time; resumes from its last checkpoint'});
+          for (const {row} of running.values()) {
+            guard(() => store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: 'did not stop in time; resumes from its last checkpoint'}))();
+          }
           running.clear();
           break;
         }
       }
     }
     if (!stopping) await Promise.all(finished);
-    if (writeError) throw writeError;
+    if (fatal) throw fatal;
     const counts = store.counts(sweep.id);
     const complete = counts.pending === 0 && counts.running === 0;
     store.setSweepStatus(sweep.id, complete ? 'done' : 'incomplete');
-    const exitCode = stopping ? (stopping === 'SIGINT' ? 130 : 143) : counts.failed > 0 || !complete ? 1 : 0;
-    return {sweepId: sweep.id, name: plan.name, counts, signal: stopping, exitCode};
+    const signal = stopping === 'fatal' ? undefined : stopping;
+    const exitCode = signal ? (signal === 'SIGINT' ? 130 : 143) : counts.failed > 0 || !complete ? 1 : 0;
+    return {sweepId: sweep.id, name: plan.name, counts, signal, exitCode};
   } catch (e) {
     const code = (e as {code?: string}).code;
-    if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
       throw new EnvironmentError('the disk is full', {hint: 'free some space and run the same command again; it resumes where it stopped'});
     }
     if (code === 'EACCES' || code === 'EROFS' || code === 'SQLITE_READONLY') {

@@ -18,7 +18,7 @@ export interface TrialJob {
 export type WorkerMessage =
   | TrialEvent
   | {type: 'result'; outcome: TrialOutcome}
-  | {type: 'error'; message: string; stack?: string};
+  | {type: 'error'; message: string; stack?: string; code?: string};
 
 export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m: WorkerMessage) => void): Promise<void> {
   try {
@@ -32,6 +32,6 @@ export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m:
     send({type: 'result', outcome});
   } catch (e) {
     const err = e as Error;
-    send({type: 'error', message: err?.message ?? String(e), stack: err?.stack});
+    send({type: 'error', message: err?.message ?? String(e), stack: err?.stack, code: (err as NodeJS.ErrnoException)?.code});
   }
 }
