@@ -109,6 +109,104 @@ function sizeOf(shape: number[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Output buffers
+//
+// A fresh Float32Array of a few megabytes costs more than the memory-bound kernel that fills it: its
+// pages are mapped and zeroed on first touch (about 10 ms for 8 MB against 1 ms for the kernel). The
+// native kernels therefore take their outputs from a pool that the cpu backend refills when it
+// disposes a tensor the pool handed out. A buffer is recycled only when nothing else can still see
+// it: buffers read out of the backend (dataSync, data, arraySync) and buffers that other kernels
+// turn into views (contiguous slices, unstack, split) are pinned and left to the garbage collector.
+
+const POOL_MAX_BYTES = Number(process.env.ABLATE_NATIVE_POOL_MB ?? 1024) * 2 ** 20;
+
+class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  /** Buffers handed out by alloc() and still eligible for recycling. */
+  private readonly owned = new WeakSet<Float32Array>();
+  private pooledBytes = 0;
+  recycled = 0;
+  fresh = 0;
+
+  /** An uninitialised buffer of n floats: the caller must write every element. */
+  alloc(n: number): Float32Array {
+    const list = this.free.get(n);
+    const a = list?.pop();
+    if (a) {
+      this.pooledBytes -= a.byteLength;
+      this.recycled++;
+      this.owned.add(a);
+      return a;
+    }
+    this.fresh++;
+    const b = new Float32Array(n);
+    this.owned.add(b);
+    return b;
+  }
+
+  pin(values: unknown): void {
+    if (values instanceof Float32Array) this.owned.delete(values);
+  }
+
+  release(values: unknown): void {
+    if (!(values instanceof Float32Array) || !this.owned.has(values)) return;
+    this.owned.delete(values);
+    if (this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
+    let list = this.free.get(values.length);
+    if (!list) this.free.set(values.length, (list = []));
+    list.push(values);
+    this.pooledBytes += values.byteLength;
+  }
+
+  clear(): void {
+    this.free.clear();
+    this.pooledBytes = 0;
+  }
+
+  stats(): {pooledBytes: number; recycled: number; fresh: number} {
+    return {pooledBytes: this.pooledBytes, recycled: this.recycled, fresh: this.fresh};
+  }
+}
+
+const pool = new BufferPool();
+
+/** Buffer pool figures (for tests and the benchmark). */
+export function bufferPoolStats(): {pooledBytes: number; recycled: number; fresh: number} {
+  return pool.stats();
+}
+
+interface CpuBackendData {
+  data: {get(id: tf.DataId): {values?: unknown} | undefined; has(id: tf.DataId): boolean};
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
+  readSync(dataId: tf.DataId): unknown;
+}
+
+/** Kernels of the cpu backend whose outputs may be views of their inputs (they slice without copying). */
+const VIEW_MAKERS = ['BatchToSpaceND', 'SplitV', 'StridedSlice', 'Unpack'];
+
+function hookBackend(): () => void {
+  const backend = tf.findBackend(BACKEND) as unknown as CpuBackendData | undefined;
+  if (!backend) return () => undefined;
+  const dispose = backend.disposeData;
+  const readSync = backend.readSync;
+  backend.disposeData = function (dataId: tf.DataId, force?: boolean): boolean {
+    const values = this.data.get(dataId)?.values;
+    const result = dispose.call(this, dataId, force);
+    if (values !== undefined && !this.data.has(dataId)) pool.release(values);
+    return result;
+  };
+  backend.readSync = function (dataId: tf.DataId): unknown {
+    pool.pin(this.data.get(dataId)?.values);
+    return readSync.call(this, dataId);
+  };
+  return () => {
+    backend.disposeData = dispose;
+    backend.readSync = readSync;
+    pool.clear();
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Convolution geometry
 
 const CONV_FORWARD = 0;
@@ -218,6 +316,7 @@ export function broadcastPlan(aShape: number[], bShape: number[]): {shape: numbe
 // Kernels
 
 interface Installed {
+  unhook: () => void;
   originals: Map<string, tf.KernelConfig>;
   added: string[];
   gradients: Map<string, tf.GradConfig | undefined>;
@@ -260,7 +359,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     }
     return attempt(name, `${name}:${p.join(',')}:${bias ? 1 : 0}:${activation}`, args, () => {
       const outShape = [p[0], p[7], p[8], p[4]];
-      const y = new Float32Array(sizeOf(outShape));
+      const y = pool.alloc(sizeOf(outShape));
       native.conv(CONV_FORWARD, p, xv!, wv!, y, biasV ?? null, act, (attrs.leakyreluAlpha as number | undefined) ?? 0.2);
       return backend.makeTensorInfo(outShape, 'float32', y);
     });
@@ -280,7 +379,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
       return original(name)(args as never);
     }
     return attempt(name, `${name}:${p.join(',')}`, args, () => {
-      const dx = new Float32Array(sizeOf(inputShape));
+      const dx = pool.alloc(sizeOf(inputShape));
       native.conv(CONV_BACKWARD_DATA, p, dyv!, wv!, dx);
       return backend.makeTensorInfo(inputShape.slice(), 'float32', dx);
     });
@@ -300,7 +399,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
       return original(name)(args as never);
     }
     return attempt(name, `${name}:${p.join(',')}`, args, () => {
-      const dw = new Float32Array(sizeOf(filterShape));
+      const dw = pool.alloc(sizeOf(filterShape));
       native.conv(CONV_BACKWARD_WEIGHTS, p, xv!, dyv!, dw);
       return backend.makeTensorInfo(filterShape.slice(), 'float32', dw);
     });
@@ -314,7 +413,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     const p = xv && wv ? convParams(x.shape, filter.shape, attrs.strides as number, 1, attrs.pad, undefined, groups) : undefined;
     if (!p) throw new Error(`${GROUPED_CONV2D}: unsupported input (x ${x.shape} ${x.dtype}, filter ${filter.shape}, groups ${groups})`);
     const outShape = [p[0], p[7], p[8], p[4]];
-    const y = new Float32Array(sizeOf(outShape));
+    const y = pool.alloc(sizeOf(outShape));
     native.conv(CONV_FORWARD, p, xv!, wv!, y);
     count('native', GROUPED_CONV2D);
     return backend.makeTensorInfo(outShape, 'float32', y);
@@ -326,7 +425,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     const xv = f32(backend, x), gv = f32(backend, gamma), bv = f32(backend, beta);
     if (!xv || !gv || !bv || x.shape.length !== 4) throw new Error(`${BATCH_NORM_TRAINING}: expects float32 NHWC input, got ${x.dtype} ${x.shape}`);
     const c = x.shape[3];
-    const y = new Float32Array(xv.length), mean = new Float32Array(c), variance = new Float32Array(c);
+    const y = pool.alloc(xv.length), mean = new Float32Array(c), variance = new Float32Array(c);
     native.batchNormForward(Int32Array.from(x.shape), xv, gv, bv, attrs.epsilon as number, y, mean, variance);
     count('native', BATCH_NORM_TRAINING);
     return [
@@ -343,7 +442,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     if (vals.some((v) => !v)) throw new Error(`${BATCH_NORM_TRAINING_GRAD}: expects float32 inputs`);
     const [dyv, xv, gv, mv, vv] = vals as Float32Array[];
     const c = x.shape[3];
-    const dx = new Float32Array(xv.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
+    const dx = pool.alloc(xv.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
     native.batchNormBackward(Int32Array.from(x.shape), xv, dyv, gv, mv, vv, attrs.epsilon as number, dx, dgamma, dbeta);
     count('native', BATCH_NORM_TRAINING_GRAD);
     return [
@@ -361,7 +460,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
       count('fallback', 'Relu');
       return original('Relu')(args as never);
     }
-    const y = new Float32Array(xv.length);
+    const y = pool.alloc(xv.length);
     native.relu(xv, y, xv.length);
     count('native', 'Relu');
     return backend.makeTensorInfo(x.shape.slice(), 'float32', y);
@@ -372,7 +471,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     const {dy, y} = inputs as Record<string, tf.TensorInfo>;
     const dyv = f32(backend, dy), yv = f32(backend, y);
     if (!dyv || !yv || dyv.length !== yv.length) throw new Error(`${RELU_GRAD}: expects float32 tensors of one shape`);
-    const dx = new Float32Array(dyv.length);
+    const dx = pool.alloc(dyv.length);
     native.reluGrad(dyv, yv, dx, dyv.length);
     count('native', RELU_GRAD);
     return backend.makeTensorInfo(dy.shape.slice(), 'float32', dx);
@@ -386,7 +485,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
       count('fallback', name);
       return original(name)(args as never);
     }
-    const out = new Float32Array(vals[0]!.length);
+    const out = pool.alloc(vals[0]!.length);
     native.addN(vals as Float32Array[], out, out.length);
     count('native', name);
     return backend.makeTensorInfo(shape.slice(), 'float32', out);
@@ -401,7 +500,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
       return original(name)(args as never);
     }
     const plan = broadcastPlan(a.shape, b.shape);
-    const out = new Float32Array(sizeOf(plan.outShape));
+    const out = pool.alloc(sizeOf(plan.outShape));
     native.binary(BINARY_OPS[name], av, plan.sa, bv, plan.sb, out, plan.shape);
     count('native', name);
     return backend.makeTensorInfo(plan.outShape, 'float32', out);
@@ -414,11 +513,12 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin as number[], attrs.size as number[]);
     // A contiguous slice is a zero-copy view in tfjs-cpu already.
     if (!xv || x.shape.length === 0 || tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+      pool.pin(xv);
       count('fallback', 'Slice');
       return original('Slice')(args as never);
     }
     tf.slice_util.assertParamsValid(x, begin, size);
-    const out = new Float32Array(sizeOf(size));
+    const out = pool.alloc(sizeOf(size));
     native.copyBlock(xv, x.shape, begin, out, size, size.map(() => 0), size);
     count('native', 'Slice');
     return backend.makeTensorInfo(size, 'float32', out);
@@ -434,9 +534,9 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
       return original('PadV2')(args as never);
     }
     const outShape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
-    const out = new Float32Array(sizeOf(outShape));
-    const value = (attrs.constantValue as number | undefined) ?? 0;
-    if (value !== 0) native.fill(out, value, out.length);
+    const out = pool.alloc(sizeOf(outShape));
+    // Recycled buffers hold old values: the padding is always written.
+    native.fill(out, (attrs.constantValue as number | undefined) ?? 0, out.length);
     native.copyBlock(xv, x.shape, x.shape.map(() => 0), out, outShape, paddings.map((p) => p[0]), x.shape);
     count('native', 'PadV2');
     return backend.makeTensorInfo(outShape, 'float32', out);
@@ -457,13 +557,13 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     const inner = sizeOf(x.shape.slice(axes[axes.length - 1] + 1));
     let [outShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
     if (attrs.keepDims) outShape = tf.backend_util.expandShapeToKeepDim(outShape, axes);
-    const out = new Float32Array(outer * inner);
+    const out = pool.alloc(outer * inner);
     native.reduceSum(xv, outer, red, inner, out, name === 'Mean' && red > 0 ? 1 / red : 1);
     count('native', name);
     return backend.makeTensorInfo(outShape, 'float32', out);
   };
 
-  const pool = (args: KernelArgs, name: string) => {
+  const pooling = (args: KernelArgs, name: string) => {
     const {inputs, backend, attrs = {}} = args;
     const max = name === 'MaxPool' || name === 'MaxPoolGrad';
     const grad = name.endsWith('Grad');
@@ -482,7 +582,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     }
     return attempt(name, `${name}:${p.join(',')}`, args, () => {
       const outShape = grad ? x.shape.slice() : [p[0], p[6], p[7], p[3]];
-      const out = new Float32Array(sizeOf(outShape));
+      const out = pool.alloc(sizeOf(outShape));
       native.pool(grad ? 1 : 0, max ? 0 : 1, p, grad ? dyv! : xv!, grad ? xv! : null, out);
       return backend.makeTensorInfo(outShape, 'float32', out);
     });
@@ -508,7 +608,11 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     k('PadV2', padV2),
     k('Sum', (a) => reduce(a, 'Sum')),
     k('Mean', (a) => reduce(a, 'Mean')),
-    ...['AvgPool', 'AvgPoolGrad', 'MaxPool', 'MaxPoolGrad'].map((name) => k(name, (a) => pool(a, name))),
+    ...['AvgPool', 'AvgPoolGrad', 'MaxPool', 'MaxPoolGrad'].map((name) => k(name, (a) => pooling(a, name))),
+    ...VIEW_MAKERS.map((name) => k(name, (a) => {
+      for (const t of Object.values(a.inputs)) pool.pin(a.backend.data.get((t as tf.TensorInfo).dataId).values);
+      return original(name)(a as never);
+    })),
   ];
 }
 
@@ -609,7 +713,7 @@ export function installNativeKernels(threads: number): {ok: true} | {ok: false; 
       if (tf.getGradient(g.kernelName)) tf.unregisterGradient(g.kernelName);
       tf.registerGradient(g);
     }
-    installed = {originals, added, gradients: prevGradients};
+    installed = {unhook: hookBackend(), originals, added, gradients: prevGradients};
   }
   setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp});
   return {ok: true};
@@ -619,6 +723,7 @@ export function installNativeKernels(threads: number): {ok: true} | {ok: false; 
 export function uninstallNativeKernels(): void {
   setOpImpls(undefined);
   if (!installed) return;
+  installed.unhook();
   for (const [name, cfg] of installed.originals) {
     tf.unregisterKernel(name, BACKEND);
     tf.registerKernel(cfg);
