@@ -31,7 +31,9 @@ export function cli(args: string[], opts: {cwd?: string; env?: Record<string, st
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 120_000,
   });
-  return {code: r.status, stdout: r.stdout, stderr: r.stderr};
+  // Killed by a signal: the shell's convention, 128 + signal number (137 for SIGKILL).
+  const code = r.status ?? (r.signal ? 128 + (os.constants.signals[r.signal] ?? 0) : null);
+  return {code, stdout: r.stdout, stderr: r.stderr};
 }
 
 /** Start `ablate ARGS` in the background. */
@@ -62,7 +64,7 @@ train:
 seeds: [1]
 sweep:
   model.residual: [false, true]
-resources: {workers: 2, engine: tfjs-cpu}
+resources: {workers: 2}
 `,
   );
 }

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
-import {ENGINE_NAMES} from '../engine';
+import {ENGINE_NAMES} from '../engine/names';
 
 export default class PlanCommand extends BaseCommand {
   static summary = 'Show what a study will run: the grid, parameters and MACs per trial, without training.';

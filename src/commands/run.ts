@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
-import {ENGINE_NAMES} from '../engine';
+import {ENGINE_NAMES} from '../engine/names';
 
 export default class Run extends BaseCommand {
   static summary = 'Train every trial of a study, storing per-epoch metrics; resumes where it stopped.';
@@ -53,8 +53,9 @@ result), 1 when some failed, 2 for a bad study file.`;
     }).finally(() => reporter.close());
     const c = result.counts;
     this.log(
-      `sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending + c.running} not finished` +
-        (result.signal ? ` — interrupted by ${result.signal}; run the same command to resume` : ''),
+      `sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending} not finished` +
+        (result.signal ? ` — interrupted by ${result.signal}; run the same command to resume` : '') +
+        (!result.signal && c.running > 0 ? ` (${c.running} running in another ablate process)` : ''),
     );
     if (!result.signal) this.log(`see the results: ablate report ${result.sweepId}${flags.db === 'results/ablate.db' ? '' : ` --db ${flags.db}`}`);
     if (result.exitCode !== 0) this.exit(result.exitCode);

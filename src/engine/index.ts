@@ -10,8 +10,9 @@ import {EnvironmentError} from '../errors';
 import {setOpImpls} from './ops';
 import './gradients';
 
-export const ENGINE_NAMES = ['native-cpu', 'tfjs-cpu', 'tfjs-node', 'tfjs-node-gpu'] as const;
-export type EngineName = (typeof ENGINE_NAMES)[number];
+import type {EngineName} from './names';
+
+export {ENGINE_NAMES, type EngineName} from './names';
 
 export interface EngineInfo {
   /** The engine asked for. */

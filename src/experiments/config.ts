@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode} from 'yaml';
 import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
-import {ENGINE_NAMES} from '../engine';
+import {ENGINE_NAMES} from '../engine/names';
 import {modelConfigSchema} from '../models';
 import {ConfigError, UsageError, type ConfigIssue} from '../errors';
 

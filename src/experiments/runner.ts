@@ -284,9 +284,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     if (fatal) throw fatal;
     const counts = store.counts(sweep.id);
     const complete = counts.pending === 0 && counts.running === 0;
-    store.setSweepStatus(sweep.id, complete ? 'done' : 'incomplete');
+    // Trials still `running` here belong to another live coordinator on the same database: not a failure of this run.
+    store.setSweepStatus(sweep.id, complete ? 'done' : counts.running > 0 ? 'running' : 'incomplete');
     const signal = stopping === 'fatal' ? undefined : stopping;
-    const exitCode = signal ? (signal === 'SIGINT' ? 130 : 143) : counts.failed > 0 || !complete ? 1 : 0;
+    const exitCode = signal ? (signal === 'SIGINT' ? 130 : 143) : counts.failed > 0 || counts.pending > 0 ? 1 : 0;
     return {sweepId: sweep.id, name: plan.name, counts, signal, exitCode};
   } catch (e) {
     const code = (e as {code?: string}).code;
