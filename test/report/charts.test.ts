@@ -1,23 +1,16 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {openDb, type Db} from '../../src/store/db';
+import type {Db} from '../../src/store/db';
 import {buildReport} from '../../src/report/model';
 import {chartSpecs, epochStats, facetAxis, numericAxes} from '../../src/report/charts';
 import {buildHtml} from '../../src/report/html';
 import {mean, sampleStd} from '../../src/report/stats';
-import {makeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 const means = (s: {series: {role: string}[]}) => s.series.filter((x) => x.role === 'mean').length;
 

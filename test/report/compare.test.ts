@@ -1,23 +1,16 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {openDb, type Db} from '../../src/store/db';
+import type {Db} from '../../src/store/db';
 import {buildComparison, comparisonCsv, comparisonJson, comparisonTable} from '../../src/report/compare';
 import {parseCsv, renderCsv, renderMarkdown, parseMarkdownTable} from '../../src/report/render';
 import {signed} from '../../src/report/format';
 import {welchSamples} from '../../src/report/stats';
-import {makeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 function finals(sweepId: number, depth: number, residual: boolean): number[] {
   return (

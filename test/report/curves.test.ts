@@ -1,21 +1,14 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {openDb, type Db} from '../../src/store/db';
+import type {Db} from '../../src/store/db';
 import {buildReport} from '../../src/report/model';
 import {downsample, meanCurve, renderCurves, sparkline} from '../../src/report/curves';
-import {makeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 test('sparkline maps the scale onto eight bars and marks gaps', () => {
   assert.equal(sparkline([0, 1, 2, 3, 4, 5, 6, 7], 0, 7), '▁▂▃▄▅▆▇█');

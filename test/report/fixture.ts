@@ -198,3 +198,14 @@ export function makeFixture(): Fixture {
     db.close();
   }
 }
+
+/** The fixture database, opened read-only as the reading commands open it (for before/after hooks). */
+export function openFixture(): {fx: Fixture; db: Db} {
+  const fx = makeFixture();
+  return {fx, db: openDb(fx.file, {readonly: true})};
+}
+
+export function closeFixture(fx: Fixture, db: Db): void {
+  db.close();
+  fx.cleanup();
+}

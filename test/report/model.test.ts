@@ -1,22 +1,15 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {openDb, type Db} from '../../src/store/db';
+import type {Db} from '../../src/store/db';
 import {UsageError} from '../../src/errors';
 import {buildReport, flattenSpec, parsePairs, valueMatches, type VariantResult} from '../../src/report/model';
 import {mean, sampleStd, welchSamples} from '../../src/report/stats';
-import {makeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 /** Final test errors (%) of the done trials of one variant, straight from SQL. */
 function finalErrors(sweepId: number, depth: number, residual: boolean): number[] {

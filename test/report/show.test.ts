@@ -1,20 +1,13 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {openDb, type Db} from '../../src/store/db';
+import type {Db} from '../../src/store/db';
 import {getTrialDetail, renderTrial} from '../../src/report/show';
-import {makeFixture, NOW, type Fixture} from './fixture';
+import {openFixture, closeFixture, NOW, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 function trialId(sweepId: number, where: string): {id: number; key: string} {
   return db.prepare(`SELECT id, key FROM trials WHERE sweep_id = ? AND ${where}`).get(sweepId) as {id: number; key: string};

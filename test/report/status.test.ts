@@ -3,19 +3,12 @@ import assert from 'node:assert/strict';
 import {openDb, type Db} from '../../src/store/db';
 import {getStatus, renderStatus} from '../../src/report/status';
 import {watch} from '../../src/report/watch';
-import {makeFixture, NOW, type Fixture} from './fixture';
+import {openFixture, closeFixture, NOW, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 test('status lists every sweep with counts per state', () => {
   const s = getStatus(db, {now: NOW});

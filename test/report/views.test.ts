@@ -1,23 +1,16 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {openDb, type Db} from '../../src/store/db';
+import type {Db} from '../../src/store/db';
 import {buildReport} from '../../src/report/model';
 import {renderReport, variantCsv, variantTable} from '../../src/report/views';
 import {parseCsv, parseMarkdownTable, renderCsv, renderMarkdown} from '../../src/report/render';
 import {duration, humanCount, summaryCell} from '../../src/report/format';
-import {makeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 test('counts print in the papers units', () => {
   assert.equal(humanCount(269_722), '0.27M');

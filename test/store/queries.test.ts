@@ -18,19 +18,12 @@ import {
   statusCounts,
   trialsOfSweep,
 } from '../../src/store/queries';
-import {makeFixture, type Fixture} from '../report/fixture';
+import {openFixture, closeFixture, type Fixture} from '../report/fixture';
 
 let fx: Fixture;
 let db: Db;
-
-before(() => {
-  fx = makeFixture();
-  db = openDb(fx.file, {readonly: true});
-});
-after(() => {
-  db.close();
-  fx.cleanup();
-});
+before(() => ({fx, db} = openFixture()));
+after(() => closeFixture(fx, db));
 
 test('sweeps resolve by id, by name (newest of that name) and default to the newest', () => {
   assert.deepEqual(listSweeps(db).map((s) => s.name), ['smoke', 'depth-sweep', 'depth-sweep-b']);
