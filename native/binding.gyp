@@ -9,6 +9,11 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp"],
       "libraries": ["-ldnnl", "-fopenmp"]
+    },
+    {
+      "target_name": "ablate_env",
+      "sources": ["src/env.cc"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ]
 }

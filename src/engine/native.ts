@@ -53,6 +53,26 @@ export function addonPath(): string {
 let addon: NativeAddon | undefined;
 let loadError: string | undefined;
 
+/**
+ * OpenMP threads busy-wait after each parallel region by default, expecting the next one soon. Here
+ * JavaScript runs between kernels, and the spinning threads take the cores that the JavaScript thread
+ * and the other trials need: on a loaded 2-core machine a ResNet-20 step took 3.7x longer. Passive
+ * waiting costs a wake-up per region instead. The runtime reads this once, when the kernels load, from
+ * the C environment, which process.env does not reach from a worker thread; a small helper addon sets
+ * it. A wait policy or spin count chosen by the user is kept.
+ */
+function preferPassiveOpenMP(dir: string): void {
+  if (process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined) return;
+  const helper = path.join(dir, 'ablate_env.node');
+  if (!fs.existsSync(helper)) return;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require(helper) as {setDefault(name: string, value: string): string}).setDefault('OMP_WAIT_POLICY', 'passive');
+  } catch {
+    // Only a tuning default; the kernels work without it.
+  }
+}
+
 /** Loads the addon once per JavaScript context; returns it, or the reason it cannot be used. */
 export function loadAddon(): {ok: true; addon: NativeAddon} | {ok: false; reason: string} {
   if (addon) return {ok: true, addon};
@@ -61,6 +81,7 @@ export function loadAddon(): {ok: true; addon: NativeAddon} | {ok: false; reason
     return {ok: false, reason: `the native addon is not built (${file} does not exist)`};
   }
   try {
+    preferPassiveOpenMP(path.dirname(file));
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as NativeAddon;
     addon.info();
@@ -619,17 +640,71 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
 // ---------------------------------------------------------------------------------------------
 // Gradients
 
+/**
+ * tfjs keeps every tape node's saved tensors and every output gradient until the whole backward pass
+ * ends, so a deep net holds all its activation gradients at once. PyTorch frees each as soon as its
+ * node is done; these gradients do the same for the heavy nodes: once the node's last input gradient
+ * has been computed, its output gradient and its saved tensors are disposed.
+ *
+ * Only in a first-order backward pass (tfjs keeps the tape for higher-order gradients), and only an
+ * output gradient created during this backward pass (never a `dy` the caller handed to tf.grads).
+ */
+function releaser(dys: Array<tf.Tensor | null>, saved: tf.Tensor[]): () => void {
+  const state = (tf.engine() as unknown as {state: {gradientDepth: number; activeScope?: {track?: tf.Tensor[]}}}).state;
+  if (state.gradientDepth !== 0) return () => undefined;
+  const track = state.activeScope?.track;
+  const first = track && track.length > 0 ? track[0].id : Infinity;
+  const own = dys.filter((d): d is tf.Tensor => d !== null && d.id >= first);
+  return () => {
+    for (const t of own) t.dispose();
+    for (const t of saved) t.dispose();
+  };
+}
+
+/** Gradient closures computed lazily, releasing the node's tensors after the last input's closure. */
+function lazyGrads(inputs: string[], compute: (name: string) => tf.Tensor, release: () => void): Record<string, () => tf.Tensor> {
+  const out: Record<string, () => tf.Tensor> = {};
+  inputs.forEach((name, i) => {
+    out[name] = () => {
+      const g = compute(name);
+      // tfjs calls the closures in input order, skipping inputs that need no gradient; the last input
+      // is the layer's own weight, which training always differentiates.
+      if (i === inputs.length - 1) release();
+      return g;
+    };
+  });
+  return out;
+}
+
 const gradients: tf.GradConfig[] = [
+  {
+    // tfjs' Conv2D gradient, computed the same way (Conv2DBackpropInput / Conv2DBackpropFilter), releasing early.
+    kernelName: 'Conv2D',
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved;
+      const d = dy as tf.Tensor;
+      const {strides, pad, dataFormat, dimRoundingMode, dilations} = attrs as Record<string, unknown>;
+      if (!tf.backend_util.tupleValuesAreOne(dilations as number)) {
+        throw new Error(`Error in gradient of conv2D: dilation rates greater than 1 are not yet supported in gradients. Got dilations '${dilations}'`);
+      }
+      const common = {strides, pad, dataFormat, dimRoundingMode} as tf.NamedAttrMap;
+      return lazyGrads(['x', 'filter'], (name) => name === 'x'
+        ? tf.engine().runKernel('Conv2DBackpropInput', {dy: d, filter}, {...common, inputShape: x.shape}) as tf.Tensor
+        : tf.engine().runKernel('Conv2DBackpropFilter', {x, dy: d}, {...common, filterShape: filter.shape}) as tf.Tensor,
+      releaser([d], saved));
+    },
+  },
   {
     kernelName: GROUPED_CONV2D,
     inputsToSave: ['x', 'filter'],
     gradFunc: (dy, saved, attrs) => {
       const [x, filter] = saved;
       const d = dy as tf.Tensor;
-      return {
-        x: () => tf.engine().runKernel(GROUPED_CONV2D_BACKPROP_INPUT, {dy: d, filter}, {...attrs, inputShape: x.shape}) as tf.Tensor,
-        filter: () => tf.engine().runKernel(GROUPED_CONV2D_BACKPROP_FILTER, {x, dy: d}, {...attrs, filterShape: filter.shape}) as tf.Tensor,
-      };
+      return lazyGrads(['x', 'filter'], (name) => name === 'x'
+        ? tf.engine().runKernel(GROUPED_CONV2D_BACKPROP_INPUT, {dy: d, filter}, {...attrs, inputShape: x.shape}) as tf.Tensor
+        : tf.engine().runKernel(GROUPED_CONV2D_BACKPROP_FILTER, {x, dy: d}, {...attrs, filterShape: filter.shape}) as tf.Tensor,
+      releaser([d], saved));
     },
   },
   {
@@ -639,6 +714,7 @@ const gradients: tf.GradConfig[] = [
     gradFunc: (dys, saved, attrs) => {
       const [x, gamma, mean, variance] = saved;
       const [dy, dmean, dvar] = dys as Array<tf.Tensor | null>;
+      const release = releaser([dy], saved);
       const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD,
         {dy: dy ?? tf.zerosLike(x), x, gamma, mean, variance}, attrs) as tf.Tensor[];
       // The statistics outputs are normally consumed only by the running averages (outside the loss);
@@ -651,6 +727,7 @@ const gradients: tf.GradConfig[] = [
         if (nonZero(dmean)) dxAll = tf.add(dxAll, tf.div(dmean, m));
         if (nonZero(dvar)) dxAll = tf.add(dxAll, tf.mul(tf.mul(dvar, 2 / m), tf.sub(x, mean)));
       }
+      release();
       return {x: () => dxAll, gamma: () => dgamma, beta: () => dbeta};
     },
   },
@@ -660,7 +737,8 @@ const gradients: tf.GradConfig[] = [
     outputsToSave: [true],
     gradFunc: (dy, saved) => {
       const [y] = saved;
-      return {x: () => tf.engine().runKernel(RELU_GRAD, {dy: dy as tf.Tensor, y}) as tf.Tensor};
+      const d = dy as tf.Tensor;
+      return lazyGrads(['x'], () => tf.engine().runKernel(RELU_GRAD, {dy: d, y}) as tf.Tensor, releaser([d], saved));
     },
   },
 ];
