@@ -39,22 +39,20 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
   const live = new Map<number, Live>();
   let total = 0;
   let done = 0;
-  let doneThisRun = 0;
   let name = '';
+  let work: (key: string) => number = () => 0;
+  let workLeft = 0;
+  let workDone = 0;
   const started = Date.now();
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
 
+  /** Remaining time from the work done so far (MACs x images x epochs), counting running trials' progress. */
   const eta = () => {
-    if (doneThisRun === 0) {
-      // Estimate from the running trials' fraction done.
-      const fractions = [...live.values()].map((l) => (l.epoch - 1 + (l.steps ? l.step / l.steps : 0)) / Math.max(1, l.epochs));
-      const progress = fractions.reduce((a, b) => a + b, 0);
-      if (progress <= 0.01) return '?';
-      return formatDuration(((Date.now() - started) / 1000 / progress) * (total - done - progress));
-    }
-    const per = (Date.now() - started) / 1000 / doneThisRun;
-    return formatDuration(per * (total - done));
+    const running = [...live.values()].reduce((a, l) => a + work(l.row.key) * Math.min(1, (l.epoch - 1 + (l.steps ? l.step / l.steps : 0)) / Math.max(1, l.epochs)), 0);
+    const doneWork = workDone + running;
+    if (workLeft <= 0 || doneWork <= 0.01 * workLeft) return '?';
+    return formatDuration((((Date.now() - started) / 1000) * (workLeft - doneWork)) / doneWork);
   };
   const clear = () => {
     if (drawn > 0) out.write(`\x1b[${drawn}A\x1b[0J`);
@@ -85,6 +83,8 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
       total = info.total;
       done = info.done;
       name = info.name;
+      work = info.work;
+      workLeft = info.workLeft;
       log(`${info.resumed ? 'resuming' : 'starting'} sweep ${info.name} (id ${info.sweepId}): ${info.total} trials, ${info.done} already finished; ${info.workers} worker(s), engine ${info.engine}`);
       if (tty) timer = setInterval(draw, 500);
     },
@@ -116,7 +116,7 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
       live.delete(row.id);
       if (status === 'done' || status === 'diverged' || status === 'failed') {
         done++;
-        doneThisRun++;
+        workDone += work(row.key);
       }
       const what = status === 'done' && l?.err !== undefined ? `done, test error ${pct(l.err)}` : status;
       log(`${trialLabel(row)}: ${what}${detail ? ` (${detail.split('\n')[0]})` : ''}  [${done}/${total}, ETA ${eta()}]`);

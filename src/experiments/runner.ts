@@ -56,7 +56,19 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
 }
 
 export interface RunReporter {
-  start?(info: {sweepId: number; name: string; total: number; done: number; workers: number; engine: EngineName; resumed: boolean}): void;
+  start?(info: {
+    sweepId: number;
+    name: string;
+    total: number;
+    done: number;
+    workers: number;
+    engine: EngineName;
+    resumed: boolean;
+    /** Relative cost of a trial (MACs x images x epochs), for an ETA that knows deep nets take longer. */
+    work: (trialKey: string) => number;
+    /** Cost of the trials not finished yet. */
+    workLeft: number;
+  }): void;
   warn?(message: string): void;
   trialStart?(trial: TrialRow): void;
   trialEvent?(trial: TrialRow, event: TrialEvent): void;
@@ -129,7 +141,14 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const total = Object.values(before).reduce((a, b) => a + b, 0);
     const {resources} = plan;
     const checkpointDir = opts.checkpointDir ?? path.join(path.dirname(path.resolve(opts.db)), 'checkpoints');
-    rep.start?.({sweepId: sweep.id, name: plan.name, total, done: before.done + before.diverged, workers: resources.workers, engine: resources.engine, resumed: total - before.pending > 0});
+    const workByKey = new Map(plan.trials.map((t) => [t.spec.key, t.macs * t.spec.train.epochs * datasetInfo(t.spec.dataset).trainSize]));
+    const unfinished = store.db.prepare("SELECT key FROM trials WHERE sweep_id = ? AND status IN ('pending', 'running')").all(sweep.id) as {key: string}[];
+    rep.start?.({
+      sweepId: sweep.id, name: plan.name, total, done: before.done + before.diverged + before.failed, workers: resources.workers,
+      engine: resources.engine, resumed: total - before.pending > 0,
+      work: (key) => workByKey.get(key) ?? 0,
+      workLeft: unfinished.reduce((a, r) => a + (workByKey.get(r.key) ?? 0), 0),
+    });
     if (before.pending === 0) {
       const counts = store.counts(sweep.id);
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
