@@ -40,9 +40,8 @@ function main() {
     done(`native CPU kernels not built: ${why} (${INSTALL_HINT})`);
   }
 
-  let addonApi;
   try {
-    addonApi = path.dirname(require.resolve('node-addon-api/package.json', {paths: [root]}));
+    require.resolve('node-addon-api/package.json', {paths: [root]});
   } catch {
     done('native CPU kernels not built: the node-addon-api package is missing (npm install node-addon-api, then npm rebuild)');
   }
@@ -64,6 +63,7 @@ function main() {
   const args = [gyp, 'rebuild', '-C', nativeDir];
   const headers = path.join(path.dirname(process.execPath), '..');
   if (fs.existsSync(path.join(headers, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${headers}`);
+  const built = run(process.execPath, args);
   fs.writeFileSync(log, `${built.stdout ?? ''}\n${built.stderr ?? ''}\n${built.error ?? ''}`);
   if (built.status !== 0 || !fs.existsSync(addon)) {
     done(`native CPU kernels failed to build (log: ${log}); the slow tfjs-cpu engine will be used`);
