@@ -43,22 +43,21 @@ connected). Touches no database.`;
     }));
     const result = {name: plan.name, hash: plan.hash, resources: plan.resources, trials};
     if (this.jsonEnabled()) return result;
-    const Table = (await import('cli-table3')).default;
+    const {humanCount} = await import('../report/format');
+    const {renderTerminal} = await import('../report/render');
     const axes = Object.keys(plan.trials[0]?.spec.variant ?? {});
-    const table = new Table({head: ['#', ...axes, 'seed', 'model', 'params', 'MACs', 'epochs', 'key']});
-    for (const t of trials) {
-      const row = t as Record<string, unknown>;
-      table.push([t.index, ...axes.map((a) => JSON.stringify(row[a])), t.seed, t.model, human(t.params), human(t.macs), t.epochs, t.key.slice(0, 8)]);
-    }
-    this.log(`${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s) x ${plan.resources.threads} thread(s), engine ${plan.resources.engine}, executor ${plan.resources.executor}`);
-    this.log(table.toString());
+    this.log(
+      renderTerminal({
+        title: `${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s) x ${plan.resources.threads} thread(s), engine ${plan.resources.engine}, executor ${plan.resources.executor}`,
+        head: ['#', ...axes, 'seed', 'model', 'params', 'MACs', 'epochs', 'key'],
+        align: ['right', ...axes.map(() => 'left' as const), 'right', 'left', 'right', 'right', 'right', 'left'],
+        rows: plan.trials.map((t) => [
+          String(t.spec.index), ...axes.map((a) => JSON.stringify(t.spec.variant[a])), String(t.spec.seed), t.model,
+          humanCount(t.params), humanCount(t.macs), String(t.spec.train.epochs), t.spec.key.slice(0, 8),
+        ]),
+        notes: ['params: trainable parameters; MACs: multiply-accumulates per image (convolutions + fully connected)'],
+      }).trimEnd(),
+    );
     return result;
   }
-}
-
-function human(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
-  return String(n);
 }

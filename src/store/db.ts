@@ -77,14 +77,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 const NETWORK_FS = new Set(['nfs', 'nfs4', 'cifs', 'smb3', 'smbfs', 'fuse.sshfs', 'afs', '9p', 'fuse.gcsfuse', 'fuse.s3fs']);
 
-/** The filesystem type that holds `file` (longest mount point prefix in /proc/mounts), if known. */
-export function filesystemType(file: string): string | undefined {
-  let mounts: string;
-  try {
-    mounts = fs.readFileSync('/proc/mounts', 'utf8');
-  } catch {
-    return undefined;
-  }
+/** The filesystem type that holds `file` (longest mount point prefix in the mount table), if known. */
+export function filesystemType(file: string, mounts: string | undefined = readMounts()): string | undefined {
+  if (mounts === undefined) return undefined;
   const abs = path.resolve(file);
   let best: {point: string; type: string} | undefined;
   for (const line of mounts.split('\n')) {
@@ -94,6 +89,24 @@ export function filesystemType(file: string): string | undefined {
     if ((abs === p || abs.startsWith(p.endsWith('/') ? p : p + '/')) && (!best || p.length > best.point.length)) best = {point: p, type};
   }
   return best?.type;
+}
+
+function readMounts(): string | undefined {
+  try {
+    return fs.readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuse a database on a network filesystem: SQLite's WAL needs shared memory that they do not provide. */
+export function checkLocalDisk(file: string, mounts?: string): void {
+  const fsType = filesystemType(path.dirname(path.resolve(file)), mounts ?? readMounts());
+  if (fsType && NETWORK_FS.has(fsType)) {
+    throw new EnvironmentError(`${file} is on a network filesystem (${fsType}); SQLite's WAL mode needs a local disk`, {
+      hint: 'put the database on a local disk with --db /local/path/ablate.db',
+    });
+  }
 }
 
 export interface OpenOptions {
@@ -106,12 +119,7 @@ export interface OpenOptions {
 export function openDb(file: string, opts: OpenOptions = {}): Db {
   const memory = file === ':memory:';
   if (!memory) {
-    const fsType = filesystemType(path.dirname(path.resolve(file)));
-    if (fsType && NETWORK_FS.has(fsType)) {
-      throw new EnvironmentError(`${file} is on a network filesystem (${fsType}); SQLite's WAL mode needs a local disk`, {
-        hint: 'put the database on a local disk with --db /local/path/ablate.db',
-      });
-    }
+    checkLocalDisk(file);
     if (opts.readonly) {
       if (!fs.existsSync(file)) {
         throw new UsageError(`no database at ${file}`, {hint: 'run a study first (ablate run configs/smoke.yaml) or name another file with --db'});

@@ -8,7 +8,8 @@ import {spawnSync} from 'node:child_process';
 import * as path from 'node:path';
 import {after, test} from 'node:test';
 import Database from 'better-sqlite3';
-import {filesystemType} from '../../src/store/db';
+import {checkLocalDisk, filesystemType} from '../../src/store/db';
+import {EnvironmentError} from '../../src/errors';
 import {cli, tinyStudy, tmpDir} from '../helpers';
 
 const mounts: string[] = [];
@@ -58,4 +59,17 @@ test('a read-only results folder: exit 1 and a hint, no stack trace', {skip: can
 test('the filesystem of a path is read from the mount table (network filesystems are refused by type)', () => {
   assert.equal(filesystemType('/proc/self'), 'proc');
   assert.ok(filesystemType(tmpDir()));
+});
+
+test('a database on a network filesystem is refused with the reason and a hint', () => {
+  const mounts = 'sysfs /sys sysfs rw 0 0\n/dev/sda1 / ext4 rw 0 0\nserver:/export /mnt/lab nfs4 rw 0 0\n';
+  assert.equal(filesystemType('/mnt/lab/results/ablate.db', mounts), 'nfs4');
+  assert.equal(filesystemType('/mnt/laboratory/x.db', mounts), 'ext4', 'a mount point matches whole path components only');
+  assert.throws(() => checkLocalDisk('/mnt/lab/results/ablate.db', mounts), (e: unknown) => {
+    assert.ok(e instanceof EnvironmentError);
+    assert.equal(e.message, "/mnt/lab/results/ablate.db is on a network filesystem (nfs4); SQLite's WAL mode needs a local disk");
+    assert.match(e.hint!, /--db \/local\/path/);
+    return true;
+  });
+  assert.doesNotThrow(() => checkLocalDisk('/home/me/ablate.db', mounts));
 });
