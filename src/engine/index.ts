@@ -6,13 +6,13 @@
  *  - tfjs-node, tfjs-node-gpu: loaded only where installed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {EnvironmentError} from '../errors';
 import {setOpImpls} from './ops';
 import './gradients';
 
 import type {EngineName} from './names';
 
-export {ENGINE_NAMES, type EngineName} from './names';
+export {ENGINE_NAMES, checkEngineInstalled, type EngineName} from './names';
+import {checkEngineInstalled} from './names';
 
 export interface EngineInfo {
   /** The engine asked for. */
@@ -23,20 +23,6 @@ export interface EngineInfo {
   threads: number;
   /** Set when the engine fell back or degraded; shown once to the user. */
   warning?: string;
-}
-
-/** Engines that cannot run inside worker threads (they need one process per slot). */
-export function needsProcess(engine: EngineName): boolean {
-  return engine === 'tfjs-node' || engine === 'tfjs-node-gpu';
-}
-
-export function isInstalled(pkg: string): boolean {
-  try {
-    require.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function useCpuBackend(): Promise<void> {
@@ -68,13 +54,8 @@ export async function initEngine(requested: EngineName, threads: number): Promis
     }
     case 'tfjs-node':
     case 'tfjs-node-gpu': {
-      const pkg = `@tensorflow/${requested}`;
-      if (!isInstalled(pkg)) {
-        throw new EnvironmentError(`engine ${requested} is not installed`, {
-          hint: `npm install ${pkg} (it downloads libtensorflow at install time${requested === 'tfjs-node-gpu' ? ' and needs CUDA 11.2 + cuDNN 8' : ''}), or use --engine native-cpu`,
-        });
-      }
-      require(pkg);
+      checkEngineInstalled(requested);
+      require(`@tensorflow/${requested}`);
       setOpImpls(undefined);
       await tf.setBackend('tensorflow');
       await tf.ready();

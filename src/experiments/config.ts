@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode} from 'yaml';
 import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
-import {ENGINE_NAMES} from '../engine/names';
+import {ENGINE_NAMES, needsProcess} from '../engine/names';
 import {modelConfigSchema} from '../models';
 import {ConfigError, UsageError, type ConfigIssue} from '../errors';
 
@@ -193,7 +193,7 @@ function checkResources(r: ResourcesConfig, locate: LoadedStudy['locate']): Conf
   if (r.gpus && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: 'GPUs are pinned per process (CUDA_VISIBLE_DEVICES); use executor: process or leave executor out', ...locate(['resources', 'executor'])});
   }
-  if ((r.engine === 'tfjs-node' || r.engine === 'tfjs-node-gpu') && r.executor === 'thread') {
+  if (needsProcess(r.engine) && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: `${r.engine} does not survive worker threads; use executor: process or leave executor out`, ...locate(['resources', 'executor'])});
   }
   return out;
@@ -429,7 +429,6 @@ export function resolveResources(r: ResourcesConfig, cores = os.availableParalle
 } {
   const workers = r.workers ?? (r.gpus ? r.gpus.length : Math.max(1, cores));
   const threads = r.threads ?? Math.max(1, Math.floor(cores / workers));
-  const needsProcess = !!r.gpus || r.engine === 'tfjs-node' || r.engine === 'tfjs-node-gpu';
-  const executor = r.executor ?? (needsProcess ? 'process' : 'thread');
+  const executor = r.executor ?? (r.gpus || needsProcess(r.engine) ? 'process' : 'thread');
   return {workers, threads, executor, gpus: r.gpus};
 }

@@ -12,7 +12,7 @@ import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './confi
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
-import type {EngineName} from '../engine';
+import {checkEngineInstalled, type EngineName} from '../engine/names';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -45,11 +45,8 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
     return {spec, model: describeModel(modelSpec), params: countParams(modelSpec, info.shape, info.classes), macs: countMacs(modelSpec, info.shape, info.classes)};
   });
   const r = study.config.resources;
-  const resources = {
-    ...resolveResources({...r, workers: opts.workers ?? r.workers}),
-    engine: opts.engine ?? r.engine,
-    retries: r.retries,
-  };
+  const engine = opts.engine ?? r.engine;
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -111,6 +108,7 @@ const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
+  checkEngineInstalled(plan.resources.engine);
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
