@@ -124,8 +124,7 @@ async function measure(model: string, opts: Options): Promise<Measurement> {
   };
   const outcome = await runTrial(spec, {engine: opts.engine, threads: opts.threads, emit, progressEveryMs: 60_000});
   if (outcome.status !== 'done') throw new Error(`benchmark trial ended ${outcome.status}: ${outcome.error ?? ''}`);
-  const measured = epochs.slice(1).sort((a, b) => a - b);
-  const ips = measured[Math.floor(measured.length / 2)];
+  const ips = median(epochs.slice(1));
   let kernels: string | undefined;
   if (timer) {
     const stepsTimed = opts.steps * (opts.epochs - 1);
@@ -154,7 +153,8 @@ function round(x: number): number {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : round((s[mid - 1] + s[mid]) / 2);
 }
 
 function runChild(model: string, argv: string[]): Measurement {

@@ -85,7 +85,6 @@ class Addon : public Napi::Addon<Addon> {
     if (n != ctx_.threads) {
       // Some implementations choose their blocking from the thread count at creation time.
       ctx_.convCache.clear();
-      ctx_.bnCache.clear();
       ctx_.poolCache.clear();
       ctx_.threads = n;
     }

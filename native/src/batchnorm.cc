@@ -1,108 +1,189 @@
-// Training batch normalisation (Ioffe & Szegedy 2015, Algorithm 1 and its gradient) over oneDNN:
-// one pass forward (batch statistics + normalise + scale/shift) and one backward (dx, dgamma, dbeta),
-// on NHWC activations. The variance is the biased batch variance, as in the paper's normalisation.
+// Training batch normalisation (Ioffe & Szegedy 2015, Algorithm 1 and its gradient) on NHWC
+// activations: two passes for the statistics (mean, then squared deviations) and one to normalise, forward; one reduction and one pass
+// for dx, backward. The variance is the biased batch variance, as the paper normalises with.
+//
+// Written with plain OpenMP loops rather than oneDNN's batch-norm primitive: that primitive
+// synchronises its threads with spin barriers inside the kernel, and on a machine where other
+// processes compete for the cores a descheduled thread stalls its partner for a whole time slice
+// (a 2M-element forward pass took 10-40 ms instead of 1). Reductions accumulate in double.
 #include "context.h"
+
+#include <cmath>
+#include <vector>
 
 namespace ablate {
 
-using dnnl::memory;
-using tag = dnnl::memory::format_tag;
-using dt = dnnl::memory::data_type;
-
-struct BatchNormPrim {
-  dnnl::batch_normalization_forward fwd;
-  dnnl::batch_normalization_backward bwd;
-  memory::desc data, stat, fwdScratch, bwdScratch;
-  bool hasBwd = false;
-};
-
 namespace {
 
-const auto kFlags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+struct Shape {
+  int64_t rows;  // N * H * W
+  int64_t c;
+};
 
-BatchNormPrim& lookup(Context& ctx, const int32_t* p, float eps, bool needBwd) {
-  int32_t epsBits;
-  std::memcpy(&epsBits, &eps, sizeof(eps));
-  const std::string key = keyOf(p, 4, epsBits);
-  auto& slot = ctx.bnCache[key];
-  if (!slot) {
-    slot = std::make_shared<BatchNormPrim>();
-    slot->data = memory::desc({p[0], p[3], p[1], p[2]}, dt::f32, tag::nhwc);
-    slot->stat = memory::desc({p[3]}, dt::f32, tag::x);
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, slot->data, eps, kFlags);
-    dnnl::batch_normalization_forward::primitive_desc pd(d, attr, ctx.eng);
-    slot->fwd = dnnl::batch_normalization_forward(pd);
-    slot->fwdScratch = pd.scratchpad_desc();
+Shape shapeArg(const Napi::CallbackInfo& info) {
+  const int32_t* p = i32Arg(info, 0, 4, "params");
+  for (int i = 0; i < 4; ++i) {
+    if (p[i] < 1) throw Napi::RangeError::New(info.Env(), "batch norm: every dimension must be >= 1");
   }
-  if (needBwd && !slot->hasBwd) {
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, slot->data, eps, kFlags);
-    dnnl::batch_normalization_forward::primitive_desc hint(fd, ctx.eng);
-    dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, slot->data, slot->data, eps, kFlags);
-    dnnl::batch_normalization_backward::primitive_desc pd(d, attr, ctx.eng, hint);
-    slot->bwd = dnnl::batch_normalization_backward(pd);
-    slot->bwdScratch = pd.scratchpad_desc();
-    slot->hasBwd = true;
+  return {int64_t(p[0]) * p[1] * p[2], p[3]};
+}
+
+constexpr int64_t kParallelMin = 1 << 14;
+
+// Per-channel sums over all rows of a and of a * (b - center), or of (a - center)^2 when b is null,
+// accumulated per thread then combined in a fixed order (so results do not depend on scheduling).
+// Centering on the mean avoids the cancellation of E[x^2] - E[x]^2 when a channel varies little.
+void channelSums(const float* a, const float* b, const float* center, int64_t rows, int64_t c, int threads,
+                 std::vector<double>& sumA, std::vector<double>& sumProd) {
+  const int nthr = rows * c >= kParallelMin ? threads : 1;
+  std::vector<double> part(size_t(nthr) * c * 2, 0.0);
+#pragma omp parallel num_threads(nthr)
+  {
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    const int64_t from = rows * t / n, to = rows * (t + 1) / n;
+    double* sa = part.data() + size_t(t) * c * 2;
+    double* sp = sa + c;
+    // Float partial sums over blocks of rows keep the inner loop vectorised; blocks feed the doubles.
+    constexpr int64_t kBlock = 32;
+    std::vector<float> fa(c), fp(c);
+    for (int64_t r0 = from; r0 < to; r0 += kBlock) {
+      const int64_t r1 = std::min(to, r0 + kBlock);
+      std::fill(fa.begin(), fa.end(), 0.f);
+      std::fill(fp.begin(), fp.end(), 0.f);
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* pa = a + r * c;
+        if (b) {
+          const float* pb = b + r * c;
+          for (int64_t k = 0; k < c; ++k) {
+            fa[k] += pa[k];
+            fp[k] += pa[k] * (pb[k] - center[k]);
+          }
+        } else {
+          for (int64_t k = 0; k < c; ++k) {
+            const float d = pa[k] - center[k];
+            fa[k] += pa[k];
+            fp[k] += d * d;
+          }
+        }
+      }
+      for (int64_t k = 0; k < c; ++k) {
+        sa[k] += fa[k];
+        sp[k] += fp[k];
+      }
+    }
   }
-  return *slot;
+  sumA.assign(c, 0.0);
+  sumProd.assign(c, 0.0);
+  for (int t = 0; t < nthr; ++t) {
+    const double* sa = part.data() + size_t(t) * c * 2;
+    for (int64_t k = 0; k < c; ++k) {
+      sumA[k] += sa[k];
+      sumProd[k] += sa[c + k];
+    }
+  }
+}
+
+// Per-channel sums of a over all rows (the first pass of the forward statistics).
+void channelMeans(const float* a, int64_t rows, int64_t c, int threads, std::vector<float>& mean) {
+  std::vector<double> sum, unused;
+  std::vector<float> zero(c, 0.f);
+  // With center 0 the second sum is of squares; only the first is used here.
+  channelSums(a, nullptr, zero.data(), rows, c, threads, sum, unused);
+  mean.resize(c);
+  for (int64_t k = 0; k < c; ++k) mean[k] = static_cast<float>(sum[k] / rows);
+}
+
+// out[r, k] = (a[r, k] - center[k]) * scale[k] + shift[k]
+// Centering before scaling matters when a channel's mean is large against its spread: x * scale and
+// mean * scale would then be large numbers whose difference loses the normalised value.
+void normalise(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
+               int64_t c) {
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* pa = a + r * c;
+    float* po = out + r * c;
+    for (int64_t k = 0; k < c; ++k) po[k] = (pa[k] - center[k]) * scale[k] + shift[k];
+  }
+}
+
+// dx[r, k] = scale[k] * ((dy[r, k] - dyMean[k]) - (x[r, k] - mean[k]) * proj[k])
+// The differences come before the scaling by gamma / sigma, which is large for a channel of (nearly)
+// constant values (1 / sqrt(eps) when the variance is 0): scaling first would leave a difference of two
+// large rounded products.
+void normaliseGrad(const float* dy, const float* x, const float* dyMean, const float* mean, const float* proj,
+                   const float* scale, float* dx, int64_t rows, int64_t c) {
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* pdy = dy + r * c;
+    const float* px = x + r * c;
+    float* po = dx + r * c;
+    for (int64_t k = 0; k < c; ++k) po[k] = scale[k] * ((pdy[k] - dyMean[k]) - (px[k] - mean[k]) * proj[k]);
+  }
 }
 
 }  // namespace
 
 // batchNormForward(params [N,H,W,C], x, gamma, beta, eps, y, mean, variance)
 Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
-  const int32_t* p = i32Arg(info, 0, 4, "params");
-  const size_t n = size_t(p[0]) * p[1] * p[2] * p[3], c = p[3];
-  float* x = f32Arg(info, 1, n, "x");
-  float* gamma = f32Arg(info, 2, c, "gamma");
-  float* beta = f32Arg(info, 3, c, "beta");
-  const float eps = info[4].As<Napi::Number>().FloatValue();
+  const Shape s = shapeArg(info);
+  const size_t n = size_t(s.rows * s.c);
+  const float* x = f32Arg(info, 1, n, "x");
+  const float* gamma = f32Arg(info, 2, s.c, "gamma");
+  const float* beta = f32Arg(info, 3, s.c, "beta");
+  const double eps = info[4].As<Napi::Number>().DoubleValue();
   float* y = f32Arg(info, 5, n, "y");
-  float* mean = f32Arg(info, 6, c, "mean");
-  float* var = f32Arg(info, 7, c, "variance");
-  BatchNormPrim& bp = lookup(ctx, p, eps, false);
-  bp.fwd.execute(ctx.strm, {{DNNL_ARG_SRC, memory(bp.data, ctx.eng, x)},
-                            {DNNL_ARG_DST, memory(bp.data, ctx.eng, y)},
-                            {DNNL_ARG_SCALE, memory(bp.stat, ctx.eng, gamma)},
-                            {DNNL_ARG_SHIFT, memory(bp.stat, ctx.eng, beta)},
-                            {DNNL_ARG_MEAN, memory(bp.stat, ctx.eng, mean)},
-                            {DNNL_ARG_VARIANCE, memory(bp.stat, ctx.eng, var)},
-                            {DNNL_ARG_SCRATCHPAD, ctx.scratchMemory(bp.fwdScratch)}});
-  ctx.strm.wait();
+  float* mean = f32Arg(info, 6, s.c, "mean");
+  float* var = f32Arg(info, 7, s.c, "variance");
+
+  // Two passes: the mean, then the squared deviations from it.
+  std::vector<float> mu;
+  channelMeans(x, s.rows, s.c, ctx.threads, mu);
+  std::vector<double> sum, sumSq;
+  channelSums(x, nullptr, mu.data(), s.rows, s.c, ctx.threads, sum, sumSq);
+  std::vector<float> scale(s.c), shift(s.c);
+  for (int64_t k = 0; k < s.c; ++k) {
+    const double v = sumSq[k] / s.rows;
+    const double inv = 1.0 / std::sqrt(v + eps);
+    mean[k] = mu[k];
+    var[k] = static_cast<float>(v);
+    scale[k] = static_cast<float>(gamma[k] * inv);
+    shift[k] = beta[k];
+  }
+  normalise(x, mu.data(), scale.data(), shift.data(), y, s.rows, s.c);
   return info.Env().Undefined();
 }
 
 // batchNormBackward(params [N,H,W,C], x, dy, gamma, mean, variance, eps, dx, dgamma, dbeta)
+//   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma / sigma * (dy - dbeta / M - xhat * dgamma / M)
+//   with xhat = (x - mean) / sigma
 Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
-  const int32_t* p = i32Arg(info, 0, 4, "params");
-  const size_t n = size_t(p[0]) * p[1] * p[2] * p[3], c = p[3];
-  float* x = f32Arg(info, 1, n, "x");
-  float* dy = f32Arg(info, 2, n, "dy");
-  float* gamma = f32Arg(info, 3, c, "gamma");
-  float* mean = f32Arg(info, 4, c, "mean");
-  float* var = f32Arg(info, 5, c, "variance");
-  const float eps = info[6].As<Napi::Number>().FloatValue();
+  const Shape s = shapeArg(info);
+  const size_t n = size_t(s.rows * s.c);
+  const float* x = f32Arg(info, 1, n, "x");
+  const float* dy = f32Arg(info, 2, n, "dy");
+  const float* gamma = f32Arg(info, 3, s.c, "gamma");
+  const float* mean = f32Arg(info, 4, s.c, "mean");
+  const float* var = f32Arg(info, 5, s.c, "variance");
+  const double eps = info[6].As<Napi::Number>().DoubleValue();
   float* dx = f32Arg(info, 7, n, "dx");
-  float* dgamma = f32Arg(info, 8, c, "dgamma");
-  float* dbeta = f32Arg(info, 9, c, "dbeta");
-  BatchNormPrim& bp = lookup(ctx, p, eps, true);
-  bp.bwd.execute(ctx.strm, {{DNNL_ARG_SRC, memory(bp.data, ctx.eng, x)},
-                            {DNNL_ARG_DIFF_DST, memory(bp.data, ctx.eng, dy)},
-                            {DNNL_ARG_SCALE, memory(bp.stat, ctx.eng, gamma)},
-                            // oneDNN counts the shift as an input of the backward pass although the
-                            // gradient does not depend on it (it would with a fused ReLU); beta's value
-                            // is never read here, so the scale buffer stands in for it.
-                            {DNNL_ARG_SHIFT, memory(bp.stat, ctx.eng, gamma)},
-                            {DNNL_ARG_MEAN, memory(bp.stat, ctx.eng, mean)},
-                            {DNNL_ARG_VARIANCE, memory(bp.stat, ctx.eng, var)},
-                            {DNNL_ARG_DIFF_SRC, memory(bp.data, ctx.eng, dx)},
-                            {DNNL_ARG_DIFF_SCALE, memory(bp.stat, ctx.eng, dgamma)},
-                            {DNNL_ARG_DIFF_SHIFT, memory(bp.stat, ctx.eng, dbeta)},
-                            {DNNL_ARG_SCRATCHPAD, ctx.scratchMemory(bp.bwdScratch)}});
-  ctx.strm.wait();
+  float* dgamma = f32Arg(info, 8, s.c, "dgamma");
+  float* dbeta = f32Arg(info, 9, s.c, "dbeta");
+
+  std::vector<double> sumDy, sumDyXc;
+  channelSums(dy, x, mean, s.rows, s.c, ctx.threads, sumDy, sumDyXc);
+  std::vector<float> scale(s.c), dyMean(s.c), proj(s.c);
+  const double m = static_cast<double>(s.rows);
+  for (int64_t k = 0; k < s.c; ++k) {
+    const double inv = 1.0 / std::sqrt(static_cast<double>(var[k]) + eps);
+    const double db = sumDy[k];
+    const double dg = sumDyXc[k] * inv;  // sum dy * xhat
+    dbeta[k] = static_cast<float>(db);
+    dgamma[k] = static_cast<float>(dg);
+    scale[k] = static_cast<float>(gamma[k] * inv);
+    dyMean[k] = static_cast<float>(db / m);
+    proj[k] = static_cast<float>(inv * dg / m);
+  }
+  normaliseGrad(dy, x, dyMean.data(), mean, proj.data(), scale.data(), dx, s.rows, s.c);
   return info.Env().Undefined();
 }
 

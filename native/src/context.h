@@ -16,7 +16,6 @@
 namespace ablate {
 
 struct ConvPrim;
-struct BatchNormPrim;
 struct PoolPrim;
 
 struct AlignedFree {
@@ -34,7 +33,6 @@ struct Context {
   size_t scratchBytes = 0;
 
   std::unordered_map<std::string, std::shared_ptr<ConvPrim>> convCache;
-  std::unordered_map<std::string, std::shared_ptr<BatchNormPrim>> bnCache;
   std::unordered_map<std::string, std::shared_ptr<PoolPrim>> poolCache;
 
   // OpenMP's thread count is a per-OS-thread setting, so setting it on every call from the

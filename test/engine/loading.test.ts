@@ -83,3 +83,18 @@ test('worker threads each load the addon with their own thread count and get the
   for (let i = 0; i < one.y.length; i++) worst = Math.max(worst, Math.abs(one.y[i] - two.y[i]));
   assert.ok(worst < 1e-4, `results differ between workers by ${worst}`);
 });
+
+test('the install-time build never fails and says in one line what is missing', () => {
+  const script = path.resolve(__dirname, '..', '..', '..', 'scripts', 'build-native.js');
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ABLATE_SKIP_NATIVE: '1'}, /not built \(ABLATE_SKIP_NATIVE is set\)/],
+    [{CXX: path.join(os.tmpdir(), 'no-such-compiler')}, /not built: no C\+\+ compiler .* \(apt-get install g\+\+ make libdnnl-dev/],
+  ];
+  for (const [env, expected] of cases) {
+    const r = spawnSync(process.execPath, [script], {encoding: 'utf8', env: {...process.env, ...env}});
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, r.stdout);
+    assert.match(lines[0], expected);
+  }
+});

@@ -159,6 +159,30 @@ describe('native batch norm (training)', {skip}, () => {
     });
   }
 
+  test('channels with a large mean and a tiny spread keep their variance (no E[x^2] - E[x]^2 cancellation)', () => {
+    // Means up to +-30, spread 1e-2. float32 spacing at 30 is 1.9e-6, so the data themselves carry a
+    // relative rounding of ~2e-4 of the spread; y and dx are compared to 1e-3 of their range and the
+    // variance to 1% of itself. E[x^2] - E[x]^2 in float32 would miss the variance entirely (x^2 ~ 900 carries
+    // an absolute error of ~3e-5 per element against a variance of 1e-4), and scaling x before subtracting
+    // the mean would lose y in the same way.
+    const x = tf.tidy(() => tf.add(tf.mul(rand([4, 5, 5, 8], 90), 1e-2), tf.linspace(-30, 30, 8)));
+    const g = tf.ones([8]), b = tf.zeros([8]);
+    const r = rand([4, 5, 5, 8], 91);
+    const {ref, got} = onBoth(() => {
+      const o = batchNormTrain(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(t as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).y, r)))(x);
+      return [o.y, o.variance, dx];
+    });
+    const gv = got[1].dataSync(), rv = ref[1].dataSync();
+    for (let i = 0; i < rv.length; i++) assert.ok(Math.abs(gv[i] - rv[i]) <= 1e-2 * rv[i], `variance ${i}: ${gv[i]} vs ${rv[i]}`);
+    for (const [j, what] of [[0, 'y'], [2, 'dx']] as const) {
+      const gd = got[j].dataSync(), rd = ref[j].dataSync();
+      const range = Math.max(...Array.from(rd, Math.abs));
+      const worst = Math.max(...Array.from(rd, (v, i) => Math.abs(v - gd[i])));
+      assert.ok(worst <= 1e-3 * range, `${what}: max |diff| ${worst} against a range of ${range}`);
+    }
+  });
+
   test('the composite reference is what ops.ts falls back to', () => {
     uninstallNativeKernels();
     const x = rand([2, 3, 3, 4], 1) as tf.Tensor4D;

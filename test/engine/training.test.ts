@@ -74,12 +74,14 @@ test('ResNet-8 (basic blocks, shortcut A) trains identically on native and refer
   compare({depth: 8}, 4, 8, 8);
 });
 
-// Two steps only: at smoke width on 8x8 images with batch 4 this net is ill-conditioned (batch norm over
-// 16 values per channel in the last stage); perturbing every weight by 1e-6 moves the reference engine's
-// own gradients by about 10%, so float32 rounding differences grow past any fixed bound after a few
-// steps. Step 2's loss still checks every gradient of step 1 (they agree to 1e-5 relative).
-test('ResNeXt-29 at smoke width (grouped convolutions, shortcut B) trains identically', {skip}, () => {
-  compare(smokeModelConfig({preset: 'resnext29-8x64d'}), 2, 4, 8);
+// A ResNeXt of one block per stage: the full ResNeXt-29 at smoke width on 8x8 images with batch 4 is
+// chaotic enough that float32 rounding decides its gradients. Measured: one ReLU input in stage 2 lies
+// within 1e-7 of zero, its sign differs between two correct summation orders, and that single element
+// moves the upstream weight gradients by up to 19% (a 1e-6 perturbation of the weights moves the
+// reference engine's own gradients by 3-20%). One block per stage keeps grouped convolutions, bottlenecks
+// and projection shortcuts, and is well conditioned.
+test('ResNeXt-11 at smoke width (grouped convolutions, bottlenecks, shortcut B) trains identically', {skip}, () => {
+  compare({...smokeModelConfig({preset: 'resnext29-8x64d'}), depth: 11, stages: [1, 1, 1]}, 3, 4, 8);
 });
 
 test('WRN-16 at smoke width (pre-activation blocks) trains identically', {skip}, () => {
