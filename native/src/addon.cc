@@ -32,6 +32,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("conv", &Addon::Call<Conv>),
                              InstanceMethod("batchNormForward", &Addon::Call<BatchNormForward>),
                              InstanceMethod("batchNormBackward", &Addon::Call<BatchNormBackward>),
+                             InstanceMethod("channelNormalise", &Addon::Call<ChannelNormalise>),
                              InstanceMethod("relu", &Addon::Call<Relu>),
                              InstanceMethod("reluGrad", &Addon::Call<ReluGrad>),
                              InstanceMethod("addN", &Addon::Call<AddN>),

@@ -187,4 +187,18 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// channelNormalise(x, rows, c, center, scale, shift, out): out[r, k] = (x[r, k] - center[k]) * scale[k] + shift[k]
+// (batch norm with given statistics, as in inference).
+Napi::Value ChannelNormalise(Context& ctx, const Napi::CallbackInfo& info) {
+  const int64_t rows = info[1].As<Napi::Number>().Int64Value(), c = info[2].As<Napi::Number>().Int64Value();
+  if (rows < 0 || c < 1) throw Napi::RangeError::New(info.Env(), "channelNormalise: bad shape");
+  const float* x = f32Arg(info, 0, size_t(rows * c), "x");
+  const float* center = f32Arg(info, 3, c, "center");
+  const float* scale = f32Arg(info, 4, c, "scale");
+  const float* shift = f32Arg(info, 5, c, "shift");
+  float* out = f32Arg(info, 6, size_t(rows * c), "out");
+  normalise(x, center, scale, shift, out, rows, c);
+  return info.Env().Undefined();
+}
+
 }  // namespace ablate

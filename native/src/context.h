@@ -85,6 +85,7 @@ inline std::string keyOf(const int32_t* p, size_t n, int extra) {
 Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value ChannelNormalise(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info);

@@ -24,6 +24,8 @@ export interface NativeAddon {
     y: Float32Array, mean: Float32Array, variance: Float32Array): void;
   batchNormBackward(params: Int32Array, x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array,
     variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  channelNormalise(x: Float32Array, rows: number, c: number, center: Float32Array, scale: Float32Array, shift: Float32Array,
+    out: Float32Array): void;
   relu(x: Float32Array, y: Float32Array, n: number): void;
   reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
   addN(inputs: Float32Array[], out: Float32Array, n: number): void;
@@ -473,6 +475,32 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     ];
   };
 
+  // Batch norm with given statistics (tfjs' batchNorm op; evaluation uses it with the running averages).
+  const fusedBatchNorm = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {x, mean, variance, offset, scale} = inputs as Record<string, tf.TensorInfo | undefined>;
+    const xv = f32(backend, x);
+    const c = x!.shape[x!.shape.length - 1];
+    const per = (t: tf.TensorInfo | undefined) => (t ? f32(backend, t) : undefined);
+    const [mv, vv, ov, sv] = [per(mean), per(variance), per(offset), per(scale)];
+    // Native for per-channel parameters (length C, or absent for scale/offset); other broadcasts use tfjs.
+    const fits = (v: Float32Array | undefined, optional: boolean) => (v ? v.length === c : optional);
+    if (!xv || x!.shape.length === 0 || !fits(mv, false) || !fits(vv, false) || !fits(ov, true) || !fits(sv, true)) {
+      count('fallback', 'FusedBatchNorm');
+      return original('FusedBatchNorm')(args as never);
+    }
+    const eps = (attrs.varianceEpsilon as number | undefined) ?? 0.001;
+    const k = new Float32Array(c), shift = new Float32Array(c);
+    for (let i = 0; i < c; i++) {
+      k[i] = (sv ? sv[i] : 1) / Math.sqrt(vv![i] + eps);
+      shift[i] = ov ? ov[i] : 0;
+    }
+    const out = pool.alloc(xv.length);
+    native.channelNormalise(xv, xv.length / c, c, mv!, k, shift, out);
+    count('native', 'FusedBatchNorm');
+    return backend.makeTensorInfo(x!.shape.slice(), 'float32', out);
+  };
+
   const relu = (args: KernelArgs) => {
     const {inputs, backend} = args;
     const x = inputs.x as tf.TensorInfo;
@@ -621,6 +649,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     k(GROUPED_CONV2D_BACKPROP_FILTER, (a) => backpropFilter(a, GROUPED_CONV2D_BACKPROP_FILTER, a.attrs!.groups as number)),
     k(BATCH_NORM_TRAINING, batchNormTraining),
     k(BATCH_NORM_TRAINING_GRAD, batchNormTrainingGrad),
+    k('FusedBatchNorm', fusedBatchNorm),
     k('Relu', relu),
     k(RELU_GRAD, reluGrad),
     k('AddN', (a) => sameShapeSum(a, 'AddN', a.inputs as unknown as tf.TensorInfo[])),

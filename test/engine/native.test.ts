@@ -9,7 +9,7 @@
 import {before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import {compositeBatchNormTrain, compositeConv2d, conv2d, batchNormTrain} from '../../src/engine/ops';
+import {batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d} from '../../src/engine/ops';
 import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
 import {cpuBackend, nativeSkipReason, onBoth} from './backend';
 
@@ -181,6 +181,21 @@ describe('native batch norm (training)', {skip}, () => {
       const worst = Math.max(...Array.from(rd, (v, i) => Math.abs(v - gd[i])));
       assert.ok(worst <= 1e-3 * range, `${what}: max |diff| ${worst} against a range of ${range}`);
     }
+  });
+
+  test('inference batch norm (FusedBatchNorm) with per-channel statistics; other shapes fall back', () => {
+    const x = rand([3, 5, 4, 6], 95);
+    const mean = rand([6], 96), variance = tf.tidy(() => tf.add(tf.abs(rand([6], 97)), 0.1));
+    const offset = rand([6], 98), scale = rand([6], 99);
+    resetNativeStats();
+    const {ref, got} = onBoth(() => [
+      batchNormInfer(x as tf.Tensor4D, scale as tf.Tensor1D, offset as tf.Tensor1D, mean as tf.Tensor1D, variance as tf.Tensor1D, 1e-5),
+      tf.batchNorm(x, mean, variance),
+      tf.batchNorm(x, tf.reshape(mean, [1, 1, 1, 6]), tf.reshape(variance, [1, 1, 1, 6])),
+    ]);
+    for (let j = 0; j < ref.length; j++) assertClose(got[j], ref[j], `case ${j}`);
+    const s = nativeStats();
+    assert.equal(s.native.FusedBatchNorm, 3);
   });
 
   test('the composite reference is what ops.ts falls back to', () => {
