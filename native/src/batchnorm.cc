@@ -1,6 +1,6 @@
 // Training batch normalisation (Ioffe & Szegedy 2015, Algorithm 1 and its gradient) on NHWC
-// activations: two passes for the statistics (mean, then squared deviations) and one to normalise, forward; one reduction and one pass
-// for dx, backward. The variance is the biased batch variance, as the paper normalises with.
+// activations: one pass for the statistics and one to normalise, forward; one reduction and one pass for
+// dx, backward. The variance is the biased batch variance, as the paper normalises with.
 //
 // Written with plain OpenMP loops rather than oneDNN's batch-norm primitive: that primitive
 // synchronises its threads with spin barriers inside the kernel, and on a machine where other
@@ -45,22 +45,28 @@ void channelSums(const float* a, const float* b, const float* center, int64_t ro
     double* sp = sa + c;
     // Float partial sums over blocks of rows keep the inner loop vectorised; blocks feed the doubles.
     constexpr int64_t kBlock = 32;
-    std::vector<float> fa(c), fp(c);
+    std::vector<float> bufA(c), bufP(c);
+    float* __restrict fa = bufA.data();
+    float* __restrict fp = bufP.data();
+    const float* __restrict cen = center;
     for (int64_t r0 = from; r0 < to; r0 += kBlock) {
       const int64_t r1 = std::min(to, r0 + kBlock);
-      std::fill(fa.begin(), fa.end(), 0.f);
-      std::fill(fp.begin(), fp.end(), 0.f);
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* pa = a + r * c;
-        if (b) {
-          const float* pb = b + r * c;
+      std::fill(fa, fa + c, 0.f);
+      std::fill(fp, fp + c, 0.f);
+      if (b) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* __restrict pa = a + r * c;
+          const float* __restrict pb = b + r * c;
           for (int64_t k = 0; k < c; ++k) {
             fa[k] += pa[k];
-            fp[k] += pa[k] * (pb[k] - center[k]);
+            fp[k] += pa[k] * (pb[k] - cen[k]);
           }
-        } else {
+        }
+      } else {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* __restrict pa = a + r * c;
           for (int64_t k = 0; k < c; ++k) {
-            const float d = pa[k] - center[k];
+            const float d = pa[k] - cen[k];
             fa[k] += pa[k];
             fp[k] += d * d;
           }
@@ -81,16 +87,6 @@ void channelSums(const float* a, const float* b, const float* center, int64_t ro
       sumProd[k] += sa[c + k];
     }
   }
-}
-
-// Per-channel sums of a over all rows (the first pass of the forward statistics).
-void channelMeans(const float* a, int64_t rows, int64_t c, int threads, std::vector<float>& mean) {
-  std::vector<double> sum, unused;
-  std::vector<float> zero(c, 0.f);
-  // With center 0 the second sum is of squares; only the first is used here.
-  channelSums(a, nullptr, zero.data(), rows, c, threads, sum, unused);
-  mean.resize(c);
-  for (int64_t k = 0; k < c; ++k) mean[k] = static_cast<float>(sum[k] / rows);
 }
 
 // out[r, k] = (a[r, k] - center[k]) * scale[k] + shift[k]
@@ -135,15 +131,19 @@ Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
   float* mean = f32Arg(info, 6, s.c, "mean");
   float* var = f32Arg(info, 7, s.c, "variance");
 
-  // Two passes: the mean, then the squared deviations from it.
-  std::vector<float> mu;
-  channelMeans(x, s.rows, s.c, ctx.threads, mu);
+  // One pass for sum(x) and sum((x - K)^2) with K the first row: var = E[(x - K)^2] - (mean - K)^2. With K a
+  // sample of the channel, mean - K is a few standard deviations at most, so the subtraction keeps its
+  // precision even when the mean is large against the spread (where E[x^2] - E[x]^2 would not).
+  std::vector<float> shiftK(x, x + s.c);
   std::vector<double> sum, sumSq;
-  channelSums(x, nullptr, mu.data(), s.rows, s.c, ctx.threads, sum, sumSq);
-  std::vector<float> scale(s.c), shift(s.c);
+  channelSums(x, nullptr, shiftK.data(), s.rows, s.c, ctx.threads, sum, sumSq);
+  std::vector<float> mu(s.c), scale(s.c), shift(s.c);
   for (int64_t k = 0; k < s.c; ++k) {
-    const double v = sumSq[k] / s.rows;
+    const double m = sum[k] / s.rows;
+    const double dk = m - shiftK[k];
+    const double v = std::max(0.0, sumSq[k] / s.rows - dk * dk);
     const double inv = 1.0 / std::sqrt(v + eps);
+    mu[k] = static_cast<float>(m);
     mean[k] = mu[k];
     var[k] = static_cast<float>(v);
     scale[k] = static_cast<float>(gamma[k] * inv);
