@@ -5,8 +5,9 @@
  */
 import {Command, Flags} from '@oclif/core';
 import {AblateError} from './errors';
+import {DEFAULT_DB} from './store/db';
 
-export const DEFAULT_DB = 'results/ablate.db';
+export {DEFAULT_DB};
 
 export abstract class BaseCommand extends Command {
   static baseFlags = {

@@ -30,21 +30,11 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
     ) as {id: number; name: string; config_path: string; config_yaml: string; smoke: number} | undefined;
     db.close();
     if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
-    const {runStudy} = await import('../experiments/runner');
-    const {createReporter} = await import('../experiments/progress');
-    const reporter = createReporter();
-    const result = await runStudy({
-      configPath: sweep.config_path,
-      configText: sweep.config_yaml,
-      smoke: !!sweep.smoke,
-      db: flags.db,
-      retryFailed: flags['retry-failed'],
-      workers: flags.workers,
-      handleSignals: true,
-      reporter,
-    }).finally(() => reporter.close());
-    const c = result.counts;
-    this.log(`sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending + c.running} not finished`);
+    const {runWithProgress} = await import('../experiments/progress');
+    const result = await runWithProgress(
+      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers},
+      (line) => this.log(line),
+    );
     if (result.exitCode !== 0) this.exit(result.exitCode);
   }
 }

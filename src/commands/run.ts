@@ -36,28 +36,20 @@ result), 1 when some failed, 2 for a bad study file.`;
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Run);
-    const {runStudy} = await import('../experiments/runner');
-    const {createReporter} = await import('../experiments/progress');
-    const reporter = createReporter();
-    const result = await runStudy({
-      configPath: args.config,
-      db: flags.db,
-      smoke: flags.smoke,
-      forceNew: flags.new,
-      retryFailed: flags['retry-failed'],
-      engine: flags.engine,
-      workers: flags.workers,
-      checkpointDir: flags['checkpoint-dir'],
-      handleSignals: true,
-      reporter,
-    }).finally(() => reporter.close());
-    const c = result.counts;
-    this.log(
-      `sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending} not finished` +
-        (result.signal ? ` — interrupted by ${result.signal}; run the same command to resume` : '') +
-        (!result.signal && c.running > 0 ? ` (${c.running} running in another ablate process)` : ''),
+    const {runWithProgress} = await import('../experiments/progress');
+    const result = await runWithProgress(
+      {
+        configPath: args.config,
+        db: flags.db,
+        smoke: flags.smoke,
+        forceNew: flags.new,
+        retryFailed: flags['retry-failed'],
+        engine: flags.engine,
+        workers: flags.workers,
+        checkpointDir: flags['checkpoint-dir'],
+      },
+      (line) => this.log(line),
     );
-    if (!result.signal) this.log(`see the results: ablate report ${result.sweepId}${flags.db === 'results/ablate.db' ? '' : ` --db ${flags.db}`}`);
     if (result.exitCode !== 0) this.exit(result.exitCode);
   }
 }

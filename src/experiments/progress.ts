@@ -3,7 +3,8 @@
  * line per running trial). Otherwise: plain log lines, one per finished epoch and per finished trial.
  */
 import type {TrialRow} from '../store/store';
-import type {RunReporter} from './runner';
+import {DEFAULT_DB} from '../store/db';
+import type {RunOptions, RunReporter, RunResult} from './runner';
 import type {TrialEvent} from './trial';
 
 interface Live {
@@ -129,4 +130,19 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
       draw();
     },
   };
+}
+
+/** `ablate run` and `ablate resume`: run with live progress, then the closing lines. */
+export async function runWithProgress(opts: Omit<RunOptions, 'reporter' | 'handleSignals'>, log: (line: string) => void): Promise<RunResult> {
+  const {runStudy} = await import('./runner');
+  const reporter = createReporter();
+  const result = await runStudy({...opts, handleSignals: true, reporter}).finally(() => reporter.close());
+  const c = result.counts;
+  log(
+    `sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending} not finished` +
+      (result.signal ? ` — interrupted by ${result.signal}; run the same command to resume` : '') +
+      (!result.signal && c.running > 0 ? ` (${c.running} running in another ablate process)` : ''),
+  );
+  if (!result.signal) log(`see the results: ablate report ${result.sweepId}${opts.db === DEFAULT_DB ? '' : ` --db ${opts.db}`}`);
+  return result;
 }
