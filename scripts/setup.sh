@@ -7,6 +7,11 @@
 # Set ABLATE_SKIP_APT=1 to skip the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$major" -lt 20 ]; then
+  echo "setup: ablate needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none)); Debian 12's nodejs package is 18, so install Node.js 20 first" >&2
+  exit 1
+fi
 packages=(g++ make python3 libdnnl-dev dataset-fashion-mnist chromium)
 if [ "${ABLATE_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
