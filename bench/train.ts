@@ -9,7 +9,7 @@
  * median over the following epochs, as the trial runner reports them (training steps only).
  *
  *   npm run bench
- *   node dist/bench/train.js --models resnet20 --epochs 4 --steps 8 --repeats 3 --profile
+ *   node dist/bench/train.js --models resnet20 --epochs 4 --steps 8 --repeats 1 --profile
  *
  * Prints one JSON line per model:
  *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, pytorch_images_per_sec, vs_pytorch, ...}
@@ -61,7 +61,7 @@ function parseOptions(argv: string[]): {opts: Options; child?: string} {
       batch: {type: 'string', default: '128'},
       steps: {type: 'string', default: '6'},
       epochs: {type: 'string', default: '3'},
-      repeats: {type: 'string', default: '1'},
+      repeats: {type: 'string', default: '3'},
       'no-torch': {type: 'boolean', default: false},
       profile: {type: 'boolean', default: false},
       child: {type: 'string'},

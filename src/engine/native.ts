@@ -1,10 +1,15 @@
 /**
- * Native CPU kernels: a Node-API addon (native/) over oneDNN, registered on the tfjs `cpu` backend.
+ * Native CPU kernels: a Node-API addon (native/) registered on the tfjs `cpu` backend. Convolutions and
+ * pooling run on oneDNN; batch norm, ReLU, broadcasting arithmetic, sums, slices and padding are plain
+ * OpenMP loops in the addon.
  *
  * Replaced kernels keep the original tfjs-cpu implementation as their fallback: inputs the addon does
- * not handle (other dtypes, NCHW, broadcasting adds, shapes oneDNN rejects) run the reference code.
- * Added kernels (`GroupedConv2D`, `BatchNormTraining`) carry registered gradients whose backward
- * kernels are native too, so autodiff runs one native pass per layer each way.
+ * not handle (other dtypes, NCHW, non-contiguous reduction axes, shapes oneDNN rejects) run the
+ * reference code. Added kernels (`GroupedConv2D`, `BatchNormTraining`) carry registered gradients whose
+ * backward kernels are native too, so autodiff runs one native pass per layer each way.
+ *
+ * Two memory policies differ from tfjs-cpu's: native kernels write into recycled output buffers (see
+ * BufferPool), and the heavy nodes' gradients free their tensors as soon as they are done (see releaser).
  *
  * The addon is context-aware: every worker thread that installs the kernels gets its own oneDNN
  * primitive cache and its own thread count (OpenMP's thread count is per calling thread).
@@ -53,7 +58,6 @@ export function addonPath(): string {
 }
 
 let addon: NativeAddon | undefined;
-let loadError: string | undefined;
 
 /**
  * OpenMP threads busy-wait after each parallel region by default, expecting the next one soon. Here
@@ -87,12 +91,10 @@ export function loadAddon(): {ok: true; addon: NativeAddon} | {ok: false; reason
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as NativeAddon;
     addon.info();
-    loadError = undefined;
     return {ok: true, addon};
   } catch (err) {
     addon = undefined;
-    loadError = (err as Error).message.split('\n')[0];
-    return {ok: false, reason: `the native addon at ${file} failed to load: ${loadError}`};
+    return {ok: false, reason: `the native addon at ${file} failed to load: ${(err as Error).message.split('\n')[0]}`};
   }
 }
 
@@ -192,6 +194,11 @@ class BufferPool {
 }
 
 const pool = new BufferPool();
+
+/** Drops the free buffers the pool keeps (a worker between trials of different sizes). */
+export function releaseNativeBuffers(): void {
+  pool.clear();
+}
 
 /** Buffer pool figures (for tests and the benchmark). */
 export function bufferPoolStats(): {pooledBytes: number; recycled: number; fresh: number} {
