@@ -329,3 +329,66 @@ describe('native data-movement, broadcasting and reduction kernels', {skip}, () 
     }
   });
 });
+
+describe('native memory policies', {skip}, () => {
+  test('recycled output buffers never overwrite data that JavaScript or views can still see', () => {
+    assert.ok(installNativeKernels(2).ok);
+    try {
+      const x = rand([4, 16, 16, 8], 800);
+      // Read out, then disposed: the array handed out must keep its values.
+      const y = tf.relu(x);
+      const seen = y.dataSync();
+      const copy = Float32Array.from(seen);
+      y.dispose();
+      // Same-sized outputs with other values, kept alive, take whatever the pool holds.
+      const taken = [tf.mul(x, 3), tf.mul(x, 5)];
+      // A contiguous slice is a view of its input's buffer in tfjs-cpu; so are unstack's parts.
+      const z = tf.relu(x);
+      const view = tf.slice(z, [1, 0, 0, 0], [2, 16, 16, 8]);
+      const viewCopy = Float32Array.from(view.dataSync());
+      const w = tf.relu(x);
+      const parts = tf.unstack(w);
+      const partCopy = Float32Array.from(parts[3].dataSync());
+      z.dispose();
+      w.dispose();
+      // Many same-sized outputs, which would reuse any buffer wrongly returned to the pool.
+      for (let i = 0; i < 8; i++) tf.dispose(tf.mul(x, i + 2));
+      const keep = [tf.mul(x, -1), tf.mul(x, -2), tf.mul(x, -3)];
+      assert.deepEqual(seen, copy);
+      assert.deepEqual(view.dataSync(), viewCopy);
+      assert.deepEqual(parts[3].dataSync(), partCopy);
+      tf.dispose([x, view, ...parts, ...keep, ...taken]);
+    } finally {
+      uninstallNativeKernels();
+    }
+  });
+
+  test('early release of gradients leaves a caller-supplied dy intact and frees memory during backward', () => {
+    assert.ok(installNativeKernels(2).ok);
+    try {
+      const x = rand([2, 8, 8, 4], 810), f = rand([3, 3, 4, 4], 811);
+      const dy = rand([2, 8, 8, 4], 812);
+      const before = Float32Array.from(dy.dataSync());
+      const [dx] = tf.grads((a: tf.Tensor) => tf.relu(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 1)))([x], dy);
+      assert.equal(dy.isDisposed, false);
+      assert.deepEqual(dy.dataSync(), before);
+      // Same result as the reference kernels with the same dy.
+      uninstallNativeKernels();
+      const [ref] = tf.grads((a: tf.Tensor) => tf.relu(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 1)))([x], dy);
+      assertClose(dx, ref, 'dx');
+      // The early disposals leave the tensor count exactly as the reference kernels do (tfjs itself keeps one
+      // tensor per tf.grads call either way).
+      const leftBehind = () => {
+        const n0 = tf.memory().numTensors;
+        tf.tidy(() => tf.grads((a: tf.Tensor) => tf.sum(tf.relu(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 1))))([x]));
+        return tf.memory().numTensors - n0;
+      };
+      const refLeft = leftBehind();
+      assert.ok(installNativeKernels(2).ok);
+      assert.equal(leftBehind(), refLeft);
+      tf.dispose([x, f, dy, dx, ref]);
+    } finally {
+      uninstallNativeKernels();
+    }
+  });
+});
