@@ -36,6 +36,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("relu", &Addon::Call<Relu>),
                              InstanceMethod("reluGrad", &Addon::Call<ReluGrad>),
                              InstanceMethod("addN", &Addon::Call<AddN>),
+                             InstanceMethod("sgdUpdate", &Addon::Call<SgdUpdate>),
                              InstanceMethod("copyBlock", &Addon::Call<CopyBlock>),
                              InstanceMethod("fill", &Addon::Call<Fill>),
                              InstanceMethod("binary", &Addon::Call<Binary>),

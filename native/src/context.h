@@ -89,6 +89,7 @@ Napi::Value ChannelNormalise(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value SgdUpdate(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value CopyBlock(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Fill(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Binary(Context& ctx, const Napi::CallbackInfo& info);

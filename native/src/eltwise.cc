@@ -78,4 +78,28 @@ Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sgdUpdate(w, v, g, n, lr, momentum, weightDecay, nesterov, wOut, vOut): one SGD step with PyTorch's
+// semantics (see src/engine/ops.ts): g' = g + wd * w; v' = m * v + g'; w' = w - lr * (nesterov ? g' + m * v' : v').
+Napi::Value SgdUpdate(Context& ctx, const Napi::CallbackInfo& info) {
+  const size_t n = lengthArg(info, 3);
+  const float* w = f32Arg(info, 0, n, "w");
+  const float* v = f32Arg(info, 1, n, "velocity");
+  const float* g = f32Arg(info, 2, n, "grad");
+  const float lr = info[4].As<Napi::Number>().FloatValue();
+  const float m = info[5].As<Napi::Number>().FloatValue();
+  const float wd = info[6].As<Napi::Number>().FloatValue();
+  const bool nesterov = info[7].ToBoolean().Value();
+  float* wOut = f32Arg(info, 8, n, "wOut");
+  float* vOut = f32Arg(info, 9, n, "velocityOut");
+  const long len = static_cast<long>(n);
+#pragma omp parallel for schedule(static) if (len >= kParallelMin)
+  for (long i = 0; i < len; ++i) {
+    const float gi = g[i] + wd * w[i];
+    const float vi = m * v[i] + gi;
+    vOut[i] = vi;
+    wOut[i] = w[i] - lr * (nesterov ? gi + m * vi : vi);
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace ablate

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {type BatchNormTrainResult, setOpImpls} from './ops';
+import {type BatchNormTrainResult, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
 
 /** The addon's JavaScript surface (native/src/addon.cc). */
 export interface NativeAddon {
@@ -34,6 +34,8 @@ export interface NativeAddon {
   relu(x: Float32Array, y: Float32Array, n: number): void;
   reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
   addN(inputs: Float32Array[], out: Float32Array, n: number): void;
+  sgdUpdate(w: Float32Array, v: Float32Array, g: Float32Array, n: number, lr: number, momentum: number, weightDecay: number,
+    nesterov: boolean, wOut: Float32Array, vOut: Float32Array): void;
   copyBlock(src: Float32Array, srcShape: number[], srcBegin: number[], dst: Float32Array, dstShape: number[],
     dstBegin: number[], size: number[]): void;
   fill(dst: Float32Array, value: number, n: number): void;
@@ -49,6 +51,7 @@ export const GROUPED_CONV2D_BACKPROP_FILTER = 'GroupedConv2DBackpropFilter';
 export const BATCH_NORM_TRAINING = 'BatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
 export const RELU_GRAD = 'ReluGradFromOutput';
+export const SGD_UPDATE = 'SgdMomentumUpdate';
 
 const BACKEND = 'cpu';
 
@@ -644,6 +647,20 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     });
   };
 
+  const sgdUpdate = (args: KernelArgs) => {
+    const {inputs, backend, attrs = {}} = args;
+    const {w, velocity, grad} = inputs as Record<string, tf.TensorInfo>;
+    const [wv, vv, gv] = [w, velocity, grad].map((t) => f32(backend, t));
+    if (!wv || !vv || !gv || vv.length !== wv.length || gv.length !== wv.length) {
+      throw new Error(`${SGD_UPDATE}: expects float32 weights, velocity and gradient of one shape`);
+    }
+    const wOut = pool.alloc(wv.length), vOut = pool.alloc(wv.length);
+    native.sgdUpdate(wv, vv, gv, wv.length, attrs.lr as number, attrs.momentum as number, attrs.weightDecay as number,
+      attrs.nesterov as boolean, wOut, vOut);
+    count('native', SGD_UPDATE);
+    return [backend.makeTensorInfo(w.shape.slice(), 'float32', wOut), backend.makeTensorInfo(w.shape.slice(), 'float32', vOut)];
+  };
+
   const k = (kernelName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig =>
     ({kernelName, backendName: BACKEND, kernelFunc: kernelFunc as unknown as tf.KernelFunc});
   return [
@@ -657,6 +674,7 @@ function makeKernels(native: NativeAddon, original: (name: string) => tf.KernelF
     k(BATCH_NORM_TRAINING, batchNormTraining),
     k(BATCH_NORM_TRAINING_GRAD, batchNormTrainingGrad),
     k('FusedBatchNorm', fusedBatchNorm),
+    k(SGD_UPDATE, sgdUpdate),
     k('Relu', relu),
     k(RELU_GRAD, reluGrad),
     k('AddN', (a) => sameShapeSum(a, 'AddN', a.inputs as unknown as tf.TensorInfo[])),
@@ -792,6 +810,13 @@ function batchNormTrainOp(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   return {y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
 }
 
+function sgdUpdateOp(w: tf.Tensor, velocity: tf.Tensor, grad: tf.Tensor, step: SgdStep): {w: tf.Tensor; velocity: tf.Tensor} {
+  if (step.momentum <= 0 || w.dtype !== 'float32') return compositeSgdUpdate(w, velocity, grad, step);
+  const [nw, nv] = tf.engine().runKernel(SGD_UPDATE, {w, velocity, grad},
+    {lr: step.lr, momentum: step.momentum, weightDecay: step.weightDecay, nesterov: step.nesterov}) as tf.Tensor[];
+  return {w: nw, velocity: nv};
+}
+
 /** Registers the native kernels on the tfjs cpu backend and installs the native op implementations. */
 export function installNativeKernels(threads: number): {ok: true} | {ok: false; reason: string} {
   const loaded = loadAddon();
@@ -829,7 +854,7 @@ export function installNativeKernels(threads: number): {ok: true} | {ok: false; 
     }
     installed = {unhook: hookBackend(), originals, added, gradients: prevGradients};
   }
-  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp});
+  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp, sgdUpdate: sgdUpdateOp});
   return {ok: true};
 }
 

@@ -9,7 +9,7 @@
 import {before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import {batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d} from '../../src/engine/ops';
+import {batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, sgdUpdate} from '../../src/engine/ops';
 import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
 import {cpuBackend, nativeSkipReason, onBoth} from './backend';
 
@@ -326,6 +326,38 @@ describe('native data-movement, broadcasting and reduction kernels', {skip}, () 
       const fwd = what.startsWith('max') ? 'MaxPool' : 'AvgPool';
       assert.ok(s.native[fwd] >= 1, `${what}: ${JSON.stringify(s)}`);
       if (!what.includes('same')) assert.ok(s.native[`${fwd}Grad`] >= 1, `${what}: ${JSON.stringify(s)}`);
+    }
+  });
+});
+
+describe('fused SGD update', () => {
+  test('the composite follows PyTorch: g += wd w; v = m v + g; w -= lr v (Nesterov: lr (g + m v))', () => {
+    const w = tf.tensor1d([1, -2, 0.5]), v = tf.tensor1d([0.1, 0.2, -0.3]), g = tf.tensor1d([0.3, -0.1, 0.05]);
+    const [lr, m, wd] = [0.1, 0.9, 0.01];
+    for (const nesterov of [false, true]) {
+      uninstallNativeKernels();
+      const out = sgdUpdate(w, v, g, {lr, momentum: m, weightDecay: wd, nesterov});
+      const wv = w.dataSync(), vv = v.dataSync(), gv = g.dataSync();
+      for (let i = 0; i < 3; i++) {
+        const gi = gv[i] + wd * wv[i], vi = m * vv[i] + gi;
+        assert.ok(Math.abs(out.velocity.dataSync()[i] - vi) < 1e-6);
+        assert.ok(Math.abs(out.w.dataSync()[i] - (wv[i] - lr * (nesterov ? gi + m * vi : vi))) < 1e-6);
+      }
+    }
+  });
+
+  test('native and composite agree, with and without Nesterov and weight decay', {skip}, () => {
+    const w = rand([3, 3, 16, 32], 900), v = rand([3, 3, 16, 32], 901), g = rand([3, 3, 16, 32], 902);
+    for (const step of [{lr: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: false}, {lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: true},
+      {lr: 0.1, momentum: 0, weightDecay: 5e-4, nesterov: false}]) {
+      resetNativeStats();
+      const {ref, got} = onBoth(() => {
+        const o = sgdUpdate(w, v, g, step);
+        return [o.w, o.velocity];
+      });
+      assertClose(got[0], ref[0], `w ${JSON.stringify(step)}`);
+      assertClose(got[1], ref[1], `velocity ${JSON.stringify(step)}`);
+      assert.equal(nativeStats().native.SgdMomentumUpdate ?? 0, step.momentum > 0 ? 1 : 0);
     }
   });
 });
