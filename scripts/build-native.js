@@ -29,6 +29,8 @@ function main() {
   const cxx = process.env.CXX || 'c++';
   if (run(cxx, ['--version']).status !== 0) done(`native CPU kernels not built: no C++ compiler (${cxx}) found (${INSTALL_HINT})`);
   if (run('make', ['--version']).status !== 0) done(`native CPU kernels not built: make not found (${INSTALL_HINT})`);
+  const python = process.env.npm_config_python || process.env.PYTHON || 'python3';
+  if (run(python, ['--version']).status !== 0) done(`native CPU kernels not built: ${python} not found (node-gyp needs Python 3; apt-get install python3)`);
 
   // One compile-and-link probe checks the oneDNN headers and library together.
   const probe = '#include <oneapi/dnnl/dnnl.hpp>\nint main() { return dnnl_version()->major > 0 ? 0 : 1; }\n';
