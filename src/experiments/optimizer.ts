@@ -1,8 +1,10 @@
 /**
- * SGD with momentum and L2 weight decay, with PyTorch's semantics (the reference the papers' numbers
- * are reproduced with): g <- g + wd * w; v <- m * v + g; w <- w - lr * v (Nesterov: w - lr * (g + m * v)).
+ * SGD with momentum and L2 weight decay, with PyTorch's semantics (the reference the papers' numbers are
+ * reproduced with). The update itself is an engine op (engine/ops.sgdUpdate: one native pass per variable on
+ * the native engine); this class owns the momentum buffers.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {sgdUpdate} from '../engine/ops';
 
 export interface SgdOptions {
   momentum: number;
@@ -23,17 +25,15 @@ export class Sgd {
 
   /** Apply one update with the given gradients (keyed by variable name). */
   step(grads: Map<string, tf.Tensor>, lr: number): void {
-    const {momentum, weightDecay, nesterov} = this.opts;
+    const step = {lr, ...this.opts};
     tf.tidy(() => {
       for (const [name, w] of this.vars) {
-        const g0 = grads.get(name);
-        if (!g0) continue;
-        const g = weightDecay > 0 ? tf.add(g0, tf.mul(w, weightDecay)) : g0;
+        const g = grads.get(name);
+        if (!g) continue;
         const buf = this.velocity.get(name)!;
-        const v = momentum > 0 ? tf.add(tf.mul(buf, momentum), g) : g;
-        if (momentum > 0) buf.assign(v);
-        const update = nesterov ? tf.add(g, tf.mul(v, momentum)) : v;
-        w.assign(tf.sub(w, tf.mul(update, lr)));
+        const next = sgdUpdate(w, buf, g, step);
+        w.assign(next.w);
+        if (step.momentum > 0) buf.assign(next.velocity);
       }
     });
   }
