@@ -36,6 +36,8 @@ async function useCpuBackend(): Promise<void> {
 export async function initEngine(requested: EngineName, threads: number): Promise<EngineInfo> {
   switch (requested) {
     case 'tfjs-cpu':
+      // The reference engine: undo native kernels an earlier trial of this worker may have installed.
+      (await import('./native')).uninstallNativeKernels();
       setOpImpls(undefined);
       await useCpuBackend();
       return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1};
@@ -62,4 +64,9 @@ export async function initEngine(requested: EngineName, threads: number): Promis
       return {requested, name: requested, backend: 'tensorflow', threads};
     }
   }
+}
+
+/** Give back memory an engine keeps between steps (the native engine's buffer pool); called after each trial. */
+export async function releaseEngineMemory(engine: EngineName): Promise<void> {
+  if (engine === 'native-cpu') (await import('./native')).releaseNativeBuffers();
 }

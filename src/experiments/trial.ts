@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {batches, hashSeed, loadDataset} from '../data';
-import {initEngine, type EngineInfo, type EngineName} from '../engine';
+import {initEngine, releaseEngineMemory, type EngineInfo, type EngineName} from '../engine';
 import {buildModel, resolveModelSpec} from '../models';
 import type {Model} from '../models/types';
 import type {EpochRow} from '../store/store';
@@ -65,6 +65,7 @@ export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<
   } finally {
     sgd.dispose();
     model.dispose();
+    await releaseEngineMemory(engine.name);
   }
 }
 
