@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -17,6 +18,16 @@ namespace ablate {
 
 struct ConvPrim;
 struct PoolPrim;
+
+// oneDNN 2.6 initialises some kernels lazily on their first execution (e.g. the JIT GEMM behind
+// gemm-based convolutions, in a process-wide std::call_once), and a second thread executing another
+// primitive during that initialisation crashes (seen as SIGSEGV / heap corruption with two workers
+// building their first convolutions at once). Creating a primitive and executing it for the first time
+// therefore happen under this process-wide lock; once built, primitives run concurrently without it.
+inline std::mutex& firstUseMutex() {
+  static std::mutex m;
+  return m;
+}
 
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }

@@ -239,7 +239,9 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
                           std::string(reinterpret_cast<const char*>(&alpha), sizeof(alpha));
   auto it = ctx.convCache.find(key);
   std::shared_ptr<ConvPrim> cp;
+  std::unique_lock<std::mutex> firstUse(firstUseMutex(), std::defer_lock);  // held to the end of this call
   if (it == ctx.convCache.end()) {
+    firstUse.lock();
     cp = build(ctx, p, kind, bias, act, alpha);
     ctx.convCache.emplace(key, cp);
   } else {

@@ -49,7 +49,9 @@ Napi::Value Pool(Context& ctx, const Napi::CallbackInfo& info) {
   const memory::dims strides{p.SH, p.SW}, kernel{p.KH, p.KW}, padL{p.PT, p.PL}, padR{p.PB, p.PR};
 
   auto& slot = cacheOf(ctx)[keyOf(raw, kNumParams, kind | (algoId << 4))];
+  std::unique_lock<std::mutex> firstUse(firstUseMutex(), std::defer_lock);  // held to the end of this call
   if (!slot) {
+    firstUse.lock();
     slot = std::make_shared<PoolPrim>();
     slot->src = memory::desc({p.N, p.C, p.H, p.W}, dt::f32, tag::nhwc);
     slot->dst = memory::desc({p.N, p.C, p.OH, p.OW}, dt::f32, tag::nhwc);

@@ -197,3 +197,13 @@ test('two coordinators on one database never run the same trial', {skip: SLOW}, 
   assert.equal(owners.n, 2, 'both coordinators ran trials');
   assert.ok(starts.every((s) => s.n === 1), 'no trial was started twice');
 });
+
+test('two workers building their first convolutions at once never crash the process (20 fresh runs)', {skip: SLOW}, () => {
+  // oneDNN initialises some kernels lazily on first execution; before the native addon serialised
+  // first use, about one run in twelve of this study died with SIGSEGV or heap corruption.
+  for (let i = 0; i < 20; i++) {
+    const dir = tmpDir();
+    const r = cli(['run', study(dir, {seeds: [1, 2]}), '--db', path.join(dir, 'ablate.db')]);
+    assert.equal(r.code, 0, `run ${i + 1}: exit ${r.code}\n${r.stderr}`);
+  }
+});
