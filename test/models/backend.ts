@@ -1,14 +1,12 @@
-/** The pure-JavaScript cpu backend for the model tests, with the gradients of tfjs-core's ops registered by the engine. */
+/** The pure-JavaScript reference engine (tfjs-cpu, gradients registered) for the model tests. */
 import * as tf from '@tensorflow/tfjs-core';
-import '../../src/engine/gradients';
+import {initEngine} from '../../src/engine';
 
 let ready: Promise<void> | undefined;
 
 export function useCpuBackend(): Promise<void> {
   ready ??= (async () => {
-    require('@tensorflow/tfjs-backend-cpu');
-    await tf.setBackend('cpu');
-    await tf.ready();
+    await initEngine('tfjs-cpu', 1);
     if (!tf.getGradient('Conv2D')) throw new Error('tfjs gradients are not registered');
   })();
   return ready;
