@@ -3,23 +3,13 @@
  */
 import YAML from 'yaml';
 import type {Db} from '../store/db';
-import {epochsOfTrial, eventsOfTrial, findTrial, getSweep, type EventRow, type TrialRow} from '../store/queries';
+import {epochsOfTrial, eventsOfTrial, findTrial, getSweep, type EpochRow, type EventRow, type TrialRow} from '../store/queries';
 import {age, dateTime, duration, fixed, humanCount} from './format';
 import {plannedEpochs, variantLabel} from './model';
 import {renderTerminal} from './render';
 
-export interface ShownEpoch {
-  epoch: number;
-  trainLoss: number | null;
-  /** Percent. */
-  trainErr: number | null;
-  testLoss: number | null;
-  /** Percent. */
-  testErr: number | null;
-  lr: number | null;
-  seconds: number | null;
-  imagesPerSec: number | null;
-}
+/** An epoch row as shown: the stored row with its errors in percent. */
+export type ShownEpoch = Omit<EpochRow, 'trialId'>;
 
 export interface TrialDetail {
   sweep: {id: number; name: string};
