@@ -120,6 +120,8 @@ export interface LoadedStudy {
   config: StudyConfig;
   /** The parsed document, for positions of later (grid) errors. */
   locate: (path: (string | number)[]) => {line: number; column: number} | undefined;
+  /** The document as written, before defaults (sweep cells override this, then validate). */
+  raw: Record<string, unknown>;
 }
 
 /** Read and validate a study file. Throws ConfigError with every problem found. */
@@ -165,7 +167,7 @@ export function parseStudy(text: string, file = '<study>'): LoadedStudy {
   const config = parsed.data;
   const resourceIssues = checkResources(config.resources, locate);
   if (resourceIssues.length > 0) throw new ConfigError(file, resourceIssues);
-  return {file, text, config, locate};
+  return {file, text, config, locate, raw: raw as Record<string, unknown>};
 }
 
 function yamlMessage(code: string, message: string, text: string, offset: number): string {

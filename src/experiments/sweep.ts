@@ -96,7 +96,7 @@ interface Sections {
 
 /** The sections as written (before defaults), so that overrides resolve exactly like hand-written values. */
 function rawSections(study: LoadedStudy): Sections {
-  const doc = (require('yaml') as typeof import('yaml')).parse(study.text) as Record<string, unknown>;
+  const doc = study.raw;
   const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   return {dataset: obj(doc.dataset), model: obj(doc.model), train: obj(doc.train)};
 }
