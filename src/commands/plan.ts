@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
-import {ENGINE_NAMES} from '../engine/names';
+import {ENGINE_CHOICES} from '../engine/names';
 
 export default class PlanCommand extends BaseCommand {
   static summary = 'Show what a study will run: the grid, parameters and MACs per trial, without training.';
@@ -23,7 +23,7 @@ connected). Touches no database.`;
 
   static flags = {
     smoke: Flags.boolean({description: 'plan the tiny --smoke version of every trial'}),
-    engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
+    engine: Flags.option({options: ENGINE_CHOICES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
   };
 
@@ -48,7 +48,7 @@ connected). Touches no database.`;
     const axes = Object.keys(plan.trials[0]?.spec.variant ?? {});
     this.log(
       renderTerminal({
-        title: `${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s) x ${plan.resources.threads} thread(s), engine ${plan.resources.engine}, executor ${plan.resources.executor}`,
+        title: `${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s) x ${plan.resources.threads} thread(s), engine ${plan.resources.engine} (${plan.resources.engineReason}), executor ${plan.resources.executor}`,
         head: ['#', ...axes, 'seed', 'model', 'params', 'MACs', 'epochs', 'key'],
         align: ['right', ...axes.map(() => 'left' as const), 'right', 'left', 'right', 'right', 'right', 'left'],
         rows: plan.trials.map((t) => [

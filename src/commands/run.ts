@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
-import {ENGINE_NAMES} from '../engine/names';
+import {ENGINE_CHOICES} from '../engine/names';
 
 export default class Run extends BaseCommand {
   static summary = 'Train every trial of a study, storing per-epoch metrics; resumes where it stopped.';
@@ -29,7 +29,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     smoke: Flags.boolean({description: 'shrink every trial to tiny size (synthetic 8x8 data, one epoch, narrow nets): a seconds-long check of the whole grid'}),
     new: Flags.boolean({description: 'start a new sweep when one with this name exists with a different config'}),
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
-    engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
+    engine: Flags.option({options: ENGINE_CHOICES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };

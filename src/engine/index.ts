@@ -23,6 +23,10 @@ export interface EngineInfo {
   threads: number;
   /** Set when the engine fell back or degraded; shown once to the user. */
   warning?: string;
+  /** Library versions, where the engine knows them (torch: torch, cuda, cudnn, python). */
+  versions?: Record<string, string | null>;
+  /** What computes: a GPU's name, or the CPU model. */
+  device?: string;
 }
 
 async function useCpuBackend(): Promise<void> {
@@ -54,6 +58,9 @@ export async function initEngine(requested: EngineName, threads: number): Promis
           'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) then run `node scripts/build-native.js` in the ablate folder (npm install runs it too).',
       };
     }
+    case 'torch':
+      // The torch engine runs in Python worker processes (experiments/torch-executor.ts), never in this process.
+      throw new Error('the torch engine runs in its own Python worker; it cannot be initialised in a Node.js worker');
     case 'tfjs-node':
     case 'tfjs-node-gpu': {
       checkEngineInstalled(requested);

@@ -7,8 +7,8 @@ import * as os from 'node:os';
 import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode} from 'yaml';
 import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
-import {ENGINE_NAMES, needsProcess} from '../engine/names';
-import {modelConfigSchema} from '../models';
+import {ENGINE_CHOICES, needsProcess} from '../engine/names';
+import {modelConfigSchema} from '../models/config';
 import {ConfigError, UsageError, type ConfigIssue} from '../errors';
 
 export const MAX_WORKERS = 256;
@@ -48,6 +48,8 @@ export const trainSchema = z
     schedule: scheduleSchema.default({name: 'multistep', milestones: []}),
     /** Save a checkpoint every N epochs (0: only when stopped by a signal). */
     checkpoint_every: z.number().int().min(0).default(1),
+    /** fp32, or bf16 autocast with fp32 master weights (torch engine). Absent means fp32. */
+    precision: z.enum(['fp32', 'bf16']).optional(),
   })
   .strict()
   .superRefine((train, ctx) => {
@@ -71,11 +73,16 @@ export const resourcesSchema = z
     workers: z.number().int().min(1).max(MAX_WORKERS).optional(),
     /** CPU threads per slot. Default: cores / workers (at least 1). */
     threads: z.number().int().min(1).max(1024).optional(),
-    engine: z.enum(ENGINE_NAMES).default('native-cpu'),
+    /** auto: torch on CUDA when a GPU and torch are present, else native-cpu. */
+    engine: z.enum(ENGINE_CHOICES).default('auto'),
     /** thread: piscina worker threads; process: one child process per slot (needed by tfjs-node and GPUs). */
     executor: z.enum(EXECUTORS).optional(),
     /** GPU indices; each slot gets one through CUDA_VISIBLE_DEVICES. */
     gpus: z.array(z.number().int().min(0)).nonempty().optional(),
+    /** Trials that share one GPU (slots per GPU). */
+    trials_per_gpu: z.number().int().min(1).max(64).default(1),
+    /** torch engine: compile the network with torch.compile (PyTorch 2). */
+    compile: z.boolean().default(false),
     /** Extra attempts for a trial whose worker crashed (exit, out of memory). Diverged trials are results, never retried. */
     retries: z.number().int().min(0).max(100).default(1),
   })
@@ -186,11 +193,15 @@ function yamlMessage(code: string, message: string, text: string, offset: number
 
 function checkResources(r: ResourcesConfig, locate: LoadedStudy['locate']): ConfigIssue[] {
   const out: ConfigIssue[] = [];
-  if (r.gpus && r.workers !== undefined && r.workers > r.gpus.length) {
-    out.push({path: 'resources.workers', message: `${r.workers} workers but only ${r.gpus.length} GPUs in resources.gpus; each worker needs a GPU of its own`, ...locate(['resources', 'workers'])});
+  if (r.gpus && r.workers !== undefined && r.workers > r.gpus.length * r.trials_per_gpu) {
+    out.push({
+      path: 'resources.workers',
+      message: `${r.workers} workers but ${r.gpus.length} GPU(s) in resources.gpus x trials_per_gpu ${r.trials_per_gpu} = ${r.gpus.length * r.trials_per_gpu} slots; raise resources.trials_per_gpu or lower resources.workers`,
+      ...locate(['resources', 'workers']),
+    });
   }
   if (r.gpus && new Set(r.gpus).size !== r.gpus.length) {
-    out.push({path: 'resources.gpus', message: `GPU indices repeat (${r.gpus.join(', ')}); each worker needs a GPU of its own`, ...locate(['resources', 'gpus'])});
+    out.push({path: 'resources.gpus', message: `GPU indices repeat (${r.gpus.join(', ')}); to run several trials on one GPU, list it once and set resources.trials_per_gpu`, ...locate(['resources', 'gpus'])});
   }
   if (r.gpus && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: 'GPUs are pinned per process (CUDA_VISIBLE_DEVICES); use executor: process or leave executor out', ...locate(['resources', 'executor'])});
@@ -423,13 +434,16 @@ function editDistance(a: string, b: string): number {
 }
 
 /** Slots and threads actually used, from the config and the machine. */
-export function resolveResources(r: ResourcesConfig, cores = os.availableParallelism()): {
+export function resolveResources(
+  r: Omit<ResourcesConfig, 'trials_per_gpu' | 'compile' | 'gpus'> & {trials_per_gpu?: number; gpus?: number[]},
+  cores = os.availableParallelism(),
+): {
   workers: number;
   threads: number;
   executor: (typeof EXECUTORS)[number];
   gpus?: number[];
 } {
-  const workers = r.workers ?? (r.gpus ? r.gpus.length : Math.max(1, cores));
+  const workers = r.workers ?? (r.gpus ? r.gpus.length * (r.trials_per_gpu ?? 1) : Math.max(1, cores));
   const threads = r.threads ?? Math.max(1, Math.floor(cores / workers));
   const executor = r.executor ?? (r.gpus || needsProcess(r.engine) ? 'process' : 'thread');
   return {workers, threads, executor, gpus: r.gpus};

@@ -36,11 +36,24 @@ export interface Executor {
 export interface ExecutorOptions {
   workers: number;
   gpus?: number[];
+  /** The torch engine: Python workers instead of Node.js ones (see torch-executor.ts). */
+  torch?: Omit<import('./torch-executor').TorchExecutorOptions, keyof ExecutorOptions>;
 }
 
-function gpuEnv(gpus: number[] | undefined, slot: number): Record<string, string> {
+/**
+ * The GPU of a slot: slots go round-robin over `gpus`, so with k slots per GPU no GPU gets more than k.
+ * Where CUDA_VISIBLE_DEVICES is already set (a scheduler such as Slurm allotted the GPUs), the indices
+ * count within that list and the slot gets the allotted device it names.
+ */
+export function gpuEnv(gpus: number[] | undefined, slot: number, inherited = process.env.CUDA_VISIBLE_DEVICES): Record<string, string> {
   if (!gpus) return {};
-  return {CUDA_VISIBLE_DEVICES: String(gpus[slot % gpus.length]), TF_FORCE_GPU_ALLOW_GROWTH: 'true'};
+  const index = gpus[slot % gpus.length];
+  const allotted = inherited?.split(',').map((d) => d.trim()).filter(Boolean);
+  const device = allotted && allotted.length > 0 ? allotted[index] : String(index);
+  if (device === undefined) {
+    throw new TrialFailure(`resources.gpus names GPU ${index}, but CUDA_VISIBLE_DEVICES=${inherited} allots only ${allotted!.length} GPU(s) (indices count within it)`);
+  }
+  return {CUDA_VISIBLE_DEVICES: device, TF_FORCE_GPU_ALLOW_GROWTH: 'true'};
 }
 
 function settle(msg: WorkerMessage, resolve: (o: TrialOutcome) => void, reject: (e: Error) => void): boolean {
@@ -136,5 +149,6 @@ export function createProcessExecutor(opts: ExecutorOptions): Executor {
 }
 
 export async function createExecutor(kind: 'thread' | 'process', opts: ExecutorOptions): Promise<Executor> {
+  if (opts.torch) return (await import('./torch-executor')).createTorchExecutor({...opts, ...opts.torch});
   return kind === 'thread' ? createThreadExecutor(opts) : createProcessExecutor(opts);
 }

@@ -5,14 +5,17 @@
  */
 import * as path from 'node:path';
 import {checkDatasetFiles, datasetInfo} from '../data';
-import {countMacs, countParams, describeModel, resolveModelSpec} from '../models';
-import {EnvironmentError} from '../errors';
+import {countMacs, countParams} from '../models/accounting';
+import {resolveModelSpec} from '../models/config';
+import {describeModel} from '../models/spec';
+import {EnvironmentError, UsageError} from '../errors';
 import {Store, type TrialRow} from '../store/store';
 import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
-import {checkEngineInstalled, type EngineName} from '../engine/names';
+import {checkEngineInstalled, type EngineChoice, type EngineName} from '../engine/names';
+import {chooseAutoEngine, probeTorch} from '../engine/torch';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -25,13 +28,22 @@ export interface Plan {
   study: LoadedStudy;
   name: string;
   trials: PlannedTrial[];
-  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  resources: ReturnType<typeof resolveResources> & {
+    engine: EngineName;
+    /** Why this engine: `auto: ...`, the flag, or the study. */
+    engineReason: string;
+    retries: number;
+    /** torch engine: where it computes, and with which Python. */
+    device?: 'cuda' | 'cpu';
+    python?: string;
+    compile: boolean;
+  };
   hash: string;
 }
 
 export interface PlanOptions {
   smoke?: boolean;
-  engine?: EngineName;
+  engine?: EngineChoice;
   workers?: number;
 }
 
@@ -45,8 +57,30 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
     return {spec, model: describeModel(modelSpec), params: countParams(modelSpec, info.shape, info.classes), macs: countMacs(modelSpec, info.shape, info.classes)};
   });
   const r = study.config.resources;
-  const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
+  const choice = opts.engine ?? r.engine;
+  const auto = choice === 'auto' ? chooseAutoEngine() : undefined;
+  const engine: EngineName = auto ? auto.engine : (choice as EngineName);
+  const engineReason = auto ? `auto: ${auto.reason}` : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
+  let gpus: number[] | undefined = r.gpus;
+  let torch: {device: 'cuda' | 'cpu'; python: string} | undefined;
+  if (engine === 'torch') {
+    const probe = auto?.probe ?? probeTorch();
+    torch = {device: probe.cudaAvailable ? 'cuda' : 'cpu', python: probe.python};
+    // On a GPU machine every GPU torch sees gets trials_per_gpu slots unless the study names the GPUs.
+    if (!gpus && probe.cudaAvailable && probe.gpus.length > 0) gpus = probe.gpus.map((_, i) => i);
+  } else {
+    const bf16 = trials.find((t) => t.spec.train.precision === 'bf16');
+    if (bf16) throw new UsageError(`train.precision bf16 needs the torch engine; this run uses ${engine} (${engineReason})`, {hint: 'use --engine torch, or train.precision: fp32'});
+  }
+  const allotted = process.env.CUDA_VISIBLE_DEVICES?.split(',').filter((d) => d.trim() !== '');
+  const outside = allotted ? gpus?.find((g) => g >= allotted.length) : undefined;
+  if (allotted && outside !== undefined) {
+    throw new UsageError(`resources.gpus names GPU ${outside}, but CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES} allots ${allotted.length} GPU(s); the indices count within it`, {hint: `use indices 0..${allotted.length - 1}`});
+  }
+  const resources = {
+    ...resolveResources({...r, gpus, workers: opts.workers ?? r.workers, engine}),
+    engine, engineReason, retries: r.retries, compile: r.compile, ...torch,
+  };
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -60,6 +94,8 @@ export interface RunReporter {
     done: number;
     workers: number;
     engine: EngineName;
+    /** Why this engine runs (auto's choice, the flag, the study). */
+    engineReason?: string;
     resumed: boolean;
     /** Relative cost of a trial (MACs x images x epochs), for an ETA that knows deep nets take longer. */
     work: (trialKey: string) => number;
@@ -103,7 +139,7 @@ export interface RunResult {
 
 const HEARTBEAT_MS = 5_000;
 /** System errors that mean the machine, not the trial, is at fault. */
-const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
+const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'EENGINE']);
 const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
@@ -143,7 +179,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const unfinished = store.db.prepare("SELECT key FROM trials WHERE sweep_id = ? AND status IN ('pending', 'running')").all(sweep.id) as {key: string}[];
     rep.start?.({
       sweepId: sweep.id, name: plan.name, total, done: before.done + before.diverged + before.failed, workers: resources.workers,
-      engine: resources.engine, resumed: total - before.pending > 0,
+      engine: resources.engine, engineReason: resources.engineReason, resumed: total - before.pending > 0,
       work: (key) => workByKey.get(key) ?? 0,
       workLeft: unfinished.reduce((a, r) => a + (workByKey.get(r.key) ?? 0), 0),
     });
@@ -152,7 +188,11 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
     }
     store.setSweepStatus(sweep.id, 'running');
-    executor = await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
+    executor = await createExecutor(resources.executor, {
+      workers: resources.workers,
+      gpus: resources.gpus,
+      ...(resources.engine === 'torch' ? {torch: {python: resources.python!, device: resources.device!, compile: resources.compile}} : {}),
+    });
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
     let stopping: RunResult['signal'] | 'fatal';
@@ -233,6 +273,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'log') store.event(sweep.id, row.id, 'stderr', ev.message);
       if (ev.type === 'engine') {
         store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
         if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);

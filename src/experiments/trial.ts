@@ -17,7 +17,9 @@ import type {TrialSpec} from './sweep';
 export type TrialEvent =
   | {type: 'engine'; engine: EngineInfo; pid: number; device: string | null}
   | {type: 'progress'; epoch: number; step: number; steps: number; loss: number; imagesPerSec: number}
-  | {type: 'epoch'; row: EpochRow};
+  | {type: 'epoch'; row: EpochRow}
+  /** What a worker process wrote to stderr, kept in the trial's record. */
+  | {type: 'log'; message: string};
 
 export interface TrialOutcome {
   /** stopped: interrupted on request after a checkpoint; the trial is resumable. */
