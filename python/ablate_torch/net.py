@@ -22,9 +22,11 @@ def _key(name: str) -> str:
 
 
 class Net(nn.Module):
-    def __init__(self, layout: dict):
+    def __init__(self, layout: dict, device=None):
+        """`device="meta"` builds shapes without memory (counting parameters and MACs of large nets)."""
         super().__init__()
         self.layout = layout
+        self.factory = {"device": device} if device is not None else {}
         self.layers = nn.ModuleDict()
         stem = layout["stem"]
         self._conv(stem["conv"])
@@ -42,11 +44,11 @@ class Net(nn.Module):
         if final:
             self._bn(final.get("bn"))
         fc = layout["fc"]
-        self.layers[_key("fc")] = nn.Linear(fc["inFeatures"], fc["classes"])
+        self.layers[_key("fc")] = nn.Linear(fc["inFeatures"], fc["classes"], **self.factory)
 
     def _conv(self, c: dict) -> None:
         conv = nn.Conv2d(c["inChannels"], c["outChannels"], c["kernel"], stride=c["stride"], padding=c["pad"],
-                         groups=c["groups"], bias=c["bias"])
+                         groups=c["groups"], bias=c["bias"], **self.factory)
         # He et al. 2015 normal initialisation, fan-out mode (as the TypeScript builder and torchvision).
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
         if conv.bias is not None:
@@ -56,7 +58,7 @@ class Net(nn.Module):
     def _bn(self, b: dict | None) -> None:
         if not b:
             return
-        bn = nn.BatchNorm2d(b["channels"], eps=BN_EPS, momentum=BN_MOMENTUM)
+        bn = nn.BatchNorm2d(b["channels"], eps=BN_EPS, momentum=BN_MOMENTUM, **self.factory)
         if b["zeroInit"]:
             nn.init.zeros_(bn.weight)
         self.layers[_key(b["name"])] = bn
@@ -185,7 +187,7 @@ def count_macs(net: Net, input_shape: tuple[int, int, int]) -> int:
     net.eval()
     try:
         with torch.no_grad():
-            net(torch.zeros(1, c, h, w))
+            net(torch.zeros(1, c, h, w, device=next(net.parameters()).device))
     finally:
         for hk in hooks:
             hk.remove()
