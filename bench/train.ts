@@ -1,9 +1,13 @@
 /**
  * Training throughput benchmark: ResNet-20 and ResNet-56 (He et al. 2016, section 4.2) on synthetic
- * 32x32x3 images, batch 128, 2 threads, through the trial runner `ablate run` uses (runTrial: data
- * pipeline, model builder, engine, explicit SGD loop). Each measurement runs in a fresh process, so
- * its peak resident size is its own. When /usr/bin/python3 has torch, the same network and settings
- * are timed in PyTorch (bench/torch_reference.py) right after, and the ratio is printed.
+ * 32x32x3 images, batch 128, 2 threads, through the trial runner `ablate run` uses (data pipeline, the
+ * network built from ablate's layout, engine, explicit SGD loop). Each measurement runs in a fresh process,
+ * so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
+ * torch) is timed with the same network and settings right after, alternating, and the ratio is printed.
+ *
+ * --engine torch runs the torch engine's Python worker as `ablate run` does; on a GPU it adds the device
+ * name and peak GPU memory, takes --precision fp32|bf16, --compile, and --trials-per-gpu K (K trials at
+ * once on one GPU: images_per_sec is then their sum).
  *
  * The first epoch is a warm-up (oneDNN primitive creation, buffer pool filling); throughput is the
  * median over the following epochs, as the trial runner reports them (training steps only).
@@ -11,19 +15,24 @@
  *   npm run bench
  *   node dist/bench/train.js --models resnet20 --epochs 4 --steps 8 --repeats 1 --profile
  *
+ *   npm run bench -- --engine torch
+ *   node dist/bench/train.js --engine torch --models resnet56 --batch 512 --precision bf16 --steps 40
+ *
  * Prints one JSON line per model:
- *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, pytorch_images_per_sec, vs_pytorch, ...}
+ *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, [device, peak_gpu_memory_mb,]
+ *    [pytorch_images_per_sec, vs_pytorch | native_cpu_images_per_sec, vs_native_cpu], ...}
  */
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {parseArgs} from 'node:util';
-import {ENGINE_NAMES, type EngineName} from '../src/engine';
+import {ENGINE_NAMES, type EngineName} from '../src/engine/names';
+import {probeTorch} from '../src/engine/torch';
 import {parseStudy} from '../src/experiments/config';
-import {expandStudy} from '../src/experiments/sweep';
-import {runTrial, type TrialEvent} from '../src/experiments/trial';
-import {formatKernelTimes, startKernelTimer, type KernelTimer} from './kernel-timer';
+import {expandStudy, type TrialSpec} from '../src/experiments/sweep';
+import type {TrialEvent} from '../src/experiments/trial';
+import type {KernelTimer} from './kernel-timer';
 
 const MODELS: Record<string, {depth: number}> = {resnet20: {depth: 20}, resnet56: {depth: 56}, resnet110: {depth: 110}};
 
@@ -37,6 +46,9 @@ interface Options {
   repeats: number;
   torch: boolean;
   profile: boolean;
+  precision: 'fp32' | 'bf16';
+  trialsPerGpu: number;
+  compile: boolean;
 }
 
 interface Measurement {
@@ -49,6 +61,9 @@ interface Measurement {
   peak_rss_mb: number;
   epochs_ips: number[];
   kernels?: string;
+  device?: string;
+  peak_gpu_memory_mb?: number;
+  trials?: number;
 }
 
 function parseOptions(argv: string[]): {opts: Options; child?: string} {
@@ -64,6 +79,9 @@ function parseOptions(argv: string[]): {opts: Options; child?: string} {
       repeats: {type: 'string', default: '3'},
       'no-torch': {type: 'boolean', default: false},
       profile: {type: 'boolean', default: false},
+      precision: {type: 'string', default: 'fp32'},
+      'trials-per-gpu': {type: 'string', default: '1'},
+      compile: {type: 'boolean', default: false},
       child: {type: 'string'},
       help: {type: 'boolean', default: false},
     },
@@ -91,9 +109,16 @@ function parseOptions(argv: string[]): {opts: Options; child?: string} {
       repeats: int('repeats', values.repeats, 1),
       torch: !values['no-torch'],
       profile: values.profile!,
+      precision: values.precision === 'bf16' ? 'bf16' : values.precision === 'fp32' ? 'fp32' : badPrecision(values.precision),
+      trialsPerGpu: int('trials-per-gpu', values['trials-per-gpu'], 1),
+      compile: values.compile!,
     },
     child: values.child,
   };
+}
+
+function badPrecision(v: string | undefined): never {
+  throw new Error(`--precision is fp32 or bf16; received ${v}`);
 }
 
 /** One measurement in this process (the --child mode). */
@@ -104,10 +129,14 @@ async function measure(model: string, opts: Options): Promise<Measurement> {
     `name: bench-${model}`,
     `dataset: {name: synthetic, image: [32, 32, 3], classes: 10, train_size: ${opts.batch * opts.steps}, test_size: ${opts.batch}}`,
     `model: {family: cifar, depth: ${depth}, shortcut: A}`,
-    `train: {epochs: ${opts.epochs}, batch_size: ${opts.batch}, checkpoint_every: 0, optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4}}`,
+    `train: {epochs: ${opts.epochs}, batch_size: ${opts.batch}, checkpoint_every: 0, optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4}` +
+      `${opts.precision === 'bf16' ? ', precision: bf16' : ''}}`,
     'seeds: [0]',
   ].join('\n'), `bench-${model}.yaml`);
   const [spec] = expandStudy(study);
+  if (opts.engine === 'torch') return measureTorch(model, spec, opts);
+  const {runTrial} = await import('../src/experiments/trial');
+  const {formatKernelTimes, startKernelTimer} = await import('./kernel-timer');
   const epochs: number[] = [];
   let timer: KernelTimer | undefined;
   let profiledSeconds = 0;
@@ -147,6 +176,53 @@ async function measure(model: string, opts: Options): Promise<Measurement> {
   };
 }
 
+/** The torch engine as `ablate run` drives it: Python workers fed by the torch executor; K trials at once with --trials-per-gpu. */
+async function measureTorch(model: string, spec: TrialSpec, opts: Options): Promise<Measurement> {
+  const {createTorchExecutor} = await import('../src/experiments/torch-executor');
+  const probe = probeTorch();
+  if (probe.error) throw new Error(`engine torch cannot run: ${probe.error}`);
+  const device = probe.cudaAvailable ? 'cuda' : 'cpu';
+  const k = opts.trialsPerGpu;
+  const executor = createTorchExecutor({workers: k, gpus: device === 'cuda' ? [0] : undefined, python: probe.python, device, compile: opts.compile, progressEveryMs: 60_000});
+  const perTrial: number[][] = Array.from({length: k}, () => []);
+  const pids = new Set<number>();
+  let deviceName: string | undefined;
+  let peakGpu = 0;
+  try {
+    const outcomes = await Promise.all(
+      perTrial.map((epochs, slot) => executor.start({trialId: slot, spec, engine: 'torch', threads: opts.threads}, slot, (e: TrialEvent) => {
+        if (e.type === 'engine') {
+          pids.add(e.pid);
+          deviceName = e.engine.device;
+        }
+        if (e.type === 'epoch' && e.row.images_per_sec !== null) epochs.push(e.row.images_per_sec);
+      }).done),
+    );
+    for (const o of outcomes) {
+      if (o.status !== 'done') throw new Error(`benchmark trial ended ${o.status}: ${o.error ?? ''}`);
+      peakGpu = Math.max(peakGpu, o.peakDeviceMemoryMb ?? 0);
+    }
+    // The workers are idle now but alive: their high-water marks are readable.
+    const rss = [...pids].map((pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+    const ips = perTrial.map((epochs) => median(epochs.slice(1))).reduce((a, b) => a + b, 0);
+    return {
+      model,
+      engine: 'torch',
+      threads: opts.threads,
+      batch: opts.batch,
+      images_per_sec: round(ips),
+      ms_per_step: round((opts.batch * k / ips) * 1000),
+      peak_rss_mb: Math.round(Math.max(...rss)),
+      epochs_ips: perTrial[0].map(round),
+      device: deviceName,
+      ...(device === 'cuda' ? {peak_gpu_memory_mb: Math.round(peakGpu)} : {}),
+      ...(k > 1 ? {trials: k} : {}),
+    };
+  } finally {
+    await executor.close();
+  }
+}
+
 function round(x: number): number {
   return Math.round(x * 10) / 10;
 }
@@ -165,26 +241,12 @@ function runChild(model: string, argv: string[]): Measurement {
   return JSON.parse(line) as Measurement;
 }
 
-interface TorchResult {
-  engine: string;
-  images_per_sec: number;
-  ms_per_step: number;
-  peak_rss_mb: number;
-}
-
-function torchAvailable(): boolean {
-  return fs.existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], {encoding: 'utf8'}).status === 0;
-}
-
-function runTorch(model: string, opts: Options): TorchResult | undefined {
-  const script = path.resolve(__dirname, '..', '..', 'bench', 'torch_reference.py');
-  const r = spawnSync('/usr/bin/python3', [script, '--depth', String(MODELS[model].depth), '--batch', String(opts.batch),
-    '--threads', String(opts.threads), '--steps', String(opts.steps)], {encoding: 'utf8'});
-  if (r.status !== 0) {
-    console.error(`PyTorch reference failed: ${r.stderr.trim().split('\n').pop()}`);
-    return undefined;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
+/** The engine timed alongside on a CPU: torch for native-cpu and the other way round (when it can run). */
+function otherEngine(opts: Options): EngineName | undefined {
+  if (!opts.torch) return undefined;
+  if (opts.engine === 'native-cpu') return probeTorch().error ? undefined : 'torch';
+  if (opts.engine === 'torch') return probeTorch().cudaAvailable ? undefined : 'native-cpu';
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -197,21 +259,19 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(m));
     return;
   }
-  const withTorch = opts.torch && torchAvailable();
+  const other = otherEngine(opts);
   const passOn = argv.filter((a) => a !== '--no-torch');
+  const withEngine = (engine: string) => [...passOn.filter((a, i) => a !== '--engine' && passOn[i - 1] !== '--engine' && !a.startsWith('--engine=')), '--engine', engine];
   for (const model of opts.models) {
     const ours: Measurement[] = [];
-    const theirs: TorchResult[] = [];
+    const theirs: Measurement[] = [];
     // Alternate the two so that a change in machine load affects both alike.
     for (let r = 0; r < opts.repeats; r++) {
       const load = os.loadavg()[0];
       ours.push(runChild(model, passOn));
-      if (withTorch) {
-        const t = runTorch(model, opts);
-        if (t) theirs.push(t);
-      }
+      if (other) theirs.push(runChild(model, withEngine(other)));
       if (opts.repeats > 1) console.error(`${model} repeat ${r + 1}: ${ours[r].images_per_sec} img/s` +
-        (theirs[r] ? `, pytorch ${theirs[r].images_per_sec} img/s` : '') + ` (load ${load.toFixed(1)})`);
+        (theirs[r] ? `, ${other} ${theirs[r].images_per_sec} img/s` : '') + ` (load ${load.toFixed(1)})`);
     }
     const ips = median(ours.map((m) => m.images_per_sec));
     const line: Record<string, unknown> = {
@@ -223,15 +283,19 @@ async function main(): Promise<void> {
       ms_per_step: round((opts.batch / ips) * 1000),
       peak_rss_mb: Math.max(...ours.map((m) => m.peak_rss_mb)),
       runs_images_per_sec: ours.map((m) => m.images_per_sec),
+      ...(ours[0].device ? {device: ours[0].device} : {}),
+      ...(ours[0].peak_gpu_memory_mb !== undefined ? {peak_gpu_memory_mb: Math.max(...ours.map((m) => m.peak_gpu_memory_mb!))} : {}),
+      ...(opts.engine === 'torch' ? {precision: opts.precision, trials_per_gpu: opts.trialsPerGpu} : {}),
       load_avg_1m: round(os.loadavg()[0]),
     };
     if (theirs.length > 0) {
       const tips = median(theirs.map((t) => t.images_per_sec));
+      const name = other === 'torch' ? 'pytorch' : 'native_cpu';
       Object.assign(line, {
-        pytorch_engine: theirs[0].engine,
-        pytorch_images_per_sec: tips,
-        pytorch_peak_rss_mb: Math.max(...theirs.map((t) => t.peak_rss_mb)),
-        vs_pytorch: Math.round((ips / tips) * 100) / 100,
+        [`${name}_images_per_sec`]: tips,
+        [`${name}_peak_rss_mb`]: Math.max(...theirs.map((t) => t.peak_rss_mb)),
+        [`${name}_runs_images_per_sec`]: theirs.map((t) => t.images_per_sec),
+        [`vs_${name}`]: Math.round((ips / tips) * 100) / 100,
       });
     }
     console.log(JSON.stringify(line));

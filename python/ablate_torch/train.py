@@ -241,6 +241,14 @@ class Trial:
         return loss_sum.item() / n, wrong.item() / n
 
     def run(self) -> dict:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        outcome = self._train()
+        if self.device.type == "cuda":
+            outcome["peakDeviceMemoryMb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+        return outcome
+
+    def _train(self) -> dict:
         train, spec, emit = self.train, self.spec, self.emit
         n = self.data["train_x"].shape[0]
         batch_size = min(train["batch_size"], n)

@@ -26,6 +26,8 @@ export interface TrialOutcome {
   status: 'done' | 'diverged' | 'stopped';
   epochs: number;
   error?: string;
+  /** Engines on a GPU: the trial's peak GPU memory (MiB). */
+  peakDeviceMemoryMb?: number;
 }
 
 export interface RunTrialOptions {
