@@ -81,6 +81,8 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
     ...resolveResources({...r, gpus, workers: opts.workers ?? r.workers, engine}),
     engine, engineReason, retries: r.retries, compile: r.compile, ...torch,
   };
+  // Never more than trials_per_gpu slots on one GPU (a study written for CPU workers may ask for more).
+  if (resources.gpus) resources.workers = Math.min(resources.workers, resources.gpus.length * r.trials_per_gpu);
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};

