@@ -19,19 +19,24 @@ import {tmpDir, writeFile} from '../helpers';
 import {NO_TORCH, probe, runPython} from './torch-helpers';
 
 function specsOf(dir: string, body: string): TrialSpec[] {
-  return planStudy(writeFile(dir, 'study.yaml', body), {engine: 'native-cpu'}).trials.map((t) => t.spec);
+  return planStudy(writeFile(dir, 'study.yaml', body), {engine: 'torch'}).trials.map((t) => t.spec);
 }
 
 const DATA = 'dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 96, test_size: 48, augment: {crop_padding: 2, flip: true}}';
 
-async function runTorch(spec: TrialSpec, checkpointFile: string | undefined, opts: {device?: 'cuda' | 'cpu'; stopAfter?: number} = {}) {
+async function runTorch(spec: TrialSpec, checkpointFile: string | undefined, opts: {device?: 'cuda' | 'cpu'; stopAfter?: number; signalAfter?: NodeJS.Signals} = {}) {
   const executor = createTorchExecutor({workers: 1, python: probe.python, device: opts.device ?? 'cpu', progressEveryMs: 0});
   const events: TrialEvent[] = [];
   let progress = 0;
   try {
+    let pid = 0;
     const handle = executor.start({trialId: 1, spec, engine: 'torch', threads: 2, checkpointFile}, 0, (e) => {
       events.push(e);
-      if (e.type === 'progress' && ++progress === opts.stopAfter) handle.stop();
+      if (e.type === 'engine') pid = e.pid;
+      if (e.type === 'progress' && ++progress === opts.stopAfter) {
+        if (opts.signalAfter) process.kill(pid, opts.signalAfter);
+        else handle.stop();
+      }
     });
     const outcome = await handle.done;
     return {events, outcome};
@@ -144,6 +149,28 @@ test('stop mid-epoch, then resume from the checkpoint: the same epochs as an uni
       assert.ok(Math.abs(r[k]! - rb[i][k]!) < 1e-6, `epoch ${i + 1} ${k}: resumed ${r[k]} vs uninterrupted ${rb[i][k]}`);
     }
   });
+});
+
+for (const signal of ['SIGUSR1', 'SIGTERM'] as const) {
+  test(`${signal} to the worker means stop: it checkpoints mid-epoch and reports stopped`, {skip: NO_TORCH}, async () => {
+    const dir = tmpDir();
+    const [spec] = specsOf(dir, `name: sig\n${DATA}\nmodel: {family: cifar, depth: 8, width: 0.5}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 0.05}}\nseeds: [1]\n`);
+    const file = path.join(dir, 'sig.ckpt');
+    const r = await runTorch(spec, file, {stopAfter: 2, signalAfter: signal});
+    assert.deepEqual(r.outcome, {status: 'stopped', epochs: 0});
+    assert.ok(loadCheckpoint(file)!.step >= 2);
+  });
+}
+
+test('train.precision bf16 (autocast, fp32 master weights) trains on the torch engine with finite losses near fp32', {skip: NO_TORCH}, async () => {
+  const dir = tmpDir();
+  const body = (p: string) => `name: bf\n${DATA}\nmodel: {family: cifar, depth: 8, width: 1}\ntrain: {epochs: 1, batch_size: 32, precision: ${p}}\nseeds: [2]\n`;
+  const [bf] = specsOf(dir, body('bf16'));
+  const [fp] = specsOf(dir, body('fp32'));
+  const [a, b] = [await runTorch(bf, undefined), await runTorch(fp, undefined)];
+  assert.equal(a.outcome.status, 'done');
+  const [la, lb] = [losses(a.events), losses(b.events)];
+  assert.ok(rel(la[0], lb[0]) > 0 && rel(la[0], lb[0]) < 0.05, `first loss bf16 ${la[0]} vs fp32 ${lb[0]}`);
 });
 
 test('a NaN loss ends the trial as diverged, with a row of nulls, as on native-cpu', {skip: NO_TORCH}, async () => {

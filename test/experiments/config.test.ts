@@ -71,7 +71,7 @@ test('defaults fill in a minimal study', () => {
   assert.equal(config.train.epochs, 10);
   assert.equal(config.train.optimizer.momentum, 0.9);
   assert.deepEqual(config.seeds, [0]);
-  assert.equal(config.resources.engine, 'native-cpu');
+  assert.equal(config.resources.engine, 'auto');
 });
 
 test('resources: workers default to the cores, threads split the cores, GPUs force processes', () => {
