@@ -30,10 +30,14 @@ export function pythonCandidates(env: NodeJS.ProcessEnv = process.env): string[]
   return [...new Set(['python3', '/usr/bin/python3'])];
 }
 
-/** The environment a worker (or probe) runs with: the ablate_torch package importable, output unbuffered. */
+/**
+ * The environment a worker (or probe) runs with: the ablate_torch package importable, output unbuffered, and
+ * OpenMP threads that sleep instead of spinning when idle (as the native engine's): with more runnable threads
+ * than cores, spinning made a CPU training step 100x slower (12 s instead of 0.1 s for ResNet-20 at batch 32).
+ */
 export function workerEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const pythonPath = [PYTHON_DIR, base.PYTHONPATH].filter(Boolean).join(path.delimiter);
-  return {...base, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1'};
+  return {...base, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1', OMP_WAIT_POLICY: base.OMP_WAIT_POLICY ?? 'PASSIVE'};
 }
 
 function probeOne(python: string, env: NodeJS.ProcessEnv): TorchProbe {
