@@ -35,7 +35,7 @@ export NODE_PATH="$work/modules/node_modules"
 ablate() { node bin/run.js "$@"; }
 bench() { node dist/bench/train.js --engine torch --repeats 1 --no-torch "$@"; }
 
-if [ "$tiny" = 1 ]; then batches=(16 32); models=resnet20; steps=2; epochs=2; aggregate=(1 2); else batches=(128 512); models=resnet20,resnet56; steps=40; epochs=3; aggregate=(1 2 4); fi
+if [ "$tiny" = 1 ]; then batches=(16 32); models=resnet20; steps=2; epochs=2; aggregate=(1 2); else batches=(128 512); models=resnet20,resnet56; steps=30; epochs=3; aggregate=(1 2 4); fi
 
 section "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: none"
@@ -53,7 +53,7 @@ done
 
 section "aggregate throughput, trials per GPU (ResNet-20, batch ${batches[0]}, fp32)"
 for k in "${aggregate[@]}"; do
-  bench --models resnet20 --batch "${batches[0]}" --steps "$steps" --epochs "$epochs" --trials-per-gpu "$k"
+  bench --models resnet20 --batch "${batches[0]}" --steps "$steps" --epochs $((epochs + 2)) --trials-per-gpu "$k"
 done
 
 section "configs/depth-sweep.yaml end to end"

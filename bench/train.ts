@@ -185,6 +185,8 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
   const k = opts.trialsPerGpu;
   const executor = createTorchExecutor({workers: k, gpus: device === 'cuda' ? [0] : undefined, python: probe.python, device, compile: opts.compile, progressEveryMs: 60_000});
   const perTrial: number[][] = Array.from({length: k}, () => []);
+  /** Timed epochs (all but each trial's first) as wall-clock intervals, for the aggregate over trials that overlap. */
+  const spans: {start: number; end: number; images: number}[] = [];
   const pids = new Set<number>();
   let deviceName: string | undefined;
   let peakGpu = 0;
@@ -195,7 +197,11 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
           pids.add(e.pid);
           deviceName = e.engine.device;
         }
-        if (e.type === 'epoch' && e.row.images_per_sec !== null) epochs.push(e.row.images_per_sec);
+        if (e.type === 'epoch' && e.row.images_per_sec !== null) {
+          epochs.push(e.row.images_per_sec);
+          const end = performance.now() / 1000;
+          if (epochs.length > 1) spans.push({start: end - e.row.seconds!, end, images: e.row.images_per_sec * e.row.seconds!});
+        }
       }).done),
     );
     for (const o of outcomes) {
@@ -204,7 +210,11 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
     }
     // The workers are idle now but alive: their high-water marks are readable.
     const rss = [...pids].map((pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
-    const ips = perTrial.map((epochs) => median(epochs.slice(1))).reduce((a, b) => a + b, 0);
+    // One trial: the median epoch. K trials: all images of their timed epochs over the wall time those epochs span
+    // (trials that did not overlap count at their real, not summed, speed).
+    const ips = k === 1
+      ? median(perTrial[0].slice(1))
+      : spans.reduce((a, s) => a + s.images, 0) / (Math.max(...spans.map((s) => s.end)) - Math.min(...spans.map((s) => s.start)));
     return {
       model,
       engine: 'torch',
