@@ -56,8 +56,8 @@ export function diffCell(v: VariantResult, digits: number): string {
 /** The legend line under a table with Δ columns. */
 export function diffLegend(what: string): string {
   return (
-    `Δ = ${what}; [95% CI] by a paired t-test on the per-seed differences over the seeds both ran (paired), ` +
-    `by Welch's t where the seeds differ (Welch); * = interval excludes 0; no interval where the seeds cannot support one`
+    `Δ = ${what}; [95% CI]: paired t-test on the per-seed differences over the seeds both ran (paired), ` +
+    `Welch's t where the seeds differ (Welch); * = interval excludes 0`
   );
 }
 
@@ -155,7 +155,7 @@ export function pivotTable(report: Report): TextTable {
     ...deltas.map((j) => (r.cells[j] ? diffCell(r.cells[j] as VariantResult, digits) : '—')),
   ]);
   const notes = [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`];
-  if (report.baseline) notes.push(diffLegend(`cell − baseline (${baselineText(report)}), in ${METRIC_INFO[report.metric].unit === '%' ? 'points' : 'units'} of ${METRIC_INFO[report.metric].title}`));
+  if (report.baseline) notes.push(diffLegend(`cell − baseline (${baselineText(report)})`));
   return {title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`, head, align, rows, notes};
 }
 
