@@ -173,11 +173,20 @@ export function welch(a: Summary, b: Summary, level = 0.95): TTestResult | null 
   return tInterval(a.mean - b.mean, Math.sqrt(va + vb), df, level);
 }
 
+/**
+ * Whether a standard deviation is no spread at all: tied values give a standard deviation of rounding
+ * error (seven seeds at 16.35 % give 4e-15, not 0), which must not pass for a measured spread.
+ */
+function noSpread(std: number, scale: number): boolean {
+  return !(std > 1e-9 * Math.max(1, Math.abs(scale)));
+}
+
 /** Why Welch's test gives no interval for these two summaries, or null when it does. */
 export function welchReason(a: Summary, b: Summary): string | null {
   const n = Math.min(a.n, b.n);
   if (n < 2) return `n=${n} on one side`;
-    if (a.std === 0 && b.std === 0) return 'no spread on either side';
+  const scale = Math.max(Math.abs(a.mean), Math.abs(b.mean));
+  if (noSpread(a.std, scale) && noSpread(b.std, scale)) return 'no spread on either side';
   return null;
 }
 
@@ -200,7 +209,7 @@ export function pairedT(diffs: readonly number[], level = 0.95): TTestResult | n
 
 export function pairedReason(diffs: readonly number[]): string | null {
   if (diffs.length < 2) return `${diffs.length} pair${diffs.length === 1 ? '' : 's'} of seeds`;
-  if (diffs.every((d) => d === diffs[0])) return 'per-seed differences all equal';
+  if (noSpread(sampleStd(diffs), Math.max(...diffs.map(Math.abs)))) return 'per-seed differences all equal';
   return null;
 }
 

@@ -190,8 +190,14 @@ test('no interval is claimed where the seeds cannot support one', () => {
   assert.equal(tied.ci, null);
   assert.match(tied.reason ?? '', /per-seed differences all equal/);
   assert.ok(!excludesZero(tied));
-  // A constant shift is no spread either.
+  // A constant shift is no spread either, also where rounding makes the differences unequal in the last
+  // bits (16.35 − 16.30 and 17.20 − 17.15 differ by 4e-15).
   assert.equal(compareSeeds(seeds([11, 12]), seeds([10, 11]))?.ci, null);
+  const rounded = compareSeeds(seeds([0.1635 * 100, 0.172 * 100]), seeds([0.163 * 100, 0.1715 * 100]));
+  assert.equal(rounded?.ci, null);
+  assert.match(rounded?.reason ?? '', /per-seed differences all equal/);
+  // Seven tied seeds have a sample std of 4e-15 from rounding: still no spread.
+  assert.equal(welchSamples(Array(7).fill(16.35), Array(7).fill(16.3)), null);
   assert.equal(pairedT([0.5]), null);
   // Different seeds, no spread on either side.
   const flat = compareSeeds(seeds([10, 10]), seeds([9, 9], 5));
