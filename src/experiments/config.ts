@@ -9,7 +9,7 @@ import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
 import {ENGINE_NAMES, needsProcess} from '../engine/names';
 import {modelConfigSchema} from '../models';
-import {ConfigError, UsageError, type ConfigIssue} from '../errors';
+import {ConfigError, didYouMean, UsageError, type ConfigIssue} from '../errors';
 
 export const MAX_WORKERS = 256;
 
@@ -238,14 +238,14 @@ export function describeBadPath(dotted: string): string | undefined {
     if (section === 'seeds') return 'seeds are not an axis; list them under the top-level `seeds:` key';
     const fix = SWEEPABLE_SECTIONS.map((s) => `${s}.${dotted}`).find((full) => describeBadPath(full) === undefined);
     if (fix) return `a sweep axis starts with its section (did you mean "${fix}"?)`;
-    return `a sweep axis is a dotted path below ${SWEEPABLE_SECTIONS.join(', ')} (e.g. model.depth, train.optimizer.lr)${suggest(section, [...SWEEPABLE_SECTIONS])}`;
+    return `a sweep axis is a dotted path below ${SWEEPABLE_SECTIONS.join(', ')} (e.g. model.depth, train.optimizer.lr)${didYouMean(section, [...SWEEPABLE_SECTIONS])}`;
   }
   let schema: z.ZodTypeAny = studySchema.shape[section as (typeof SWEEPABLE_SECTIONS)[number]];
   for (let i = 1; i < parts.length; i++) {
     const keys = objectKeys(schema);
     if (!keys) return `${parts.slice(0, i).join('.')} has no keys below it`;
     const part = parts[i];
-    if (!keys.has(part)) return `unknown key ${parts.slice(0, i + 1).join('.')}${suggest(part, [...keys.keys()])}`;
+    if (!keys.has(part)) return `unknown key ${parts.slice(0, i + 1).join('.')}${didYouMean(part, [...keys.keys()])}`;
     schema = keys.get(part)!;
   }
   return undefined;
@@ -287,7 +287,7 @@ export function zodIssues(
       for (const key of issue.keys) {
         out.push({
           path: [label, key].filter(Boolean).join('.'),
-          message: `unknown key "${key}"${suggest(key, known)}`,
+          message: `unknown key "${key}"${didYouMean(key, known)}`,
           ...(locate([...full, key]) ?? locate(full)),
         });
       }
@@ -313,13 +313,14 @@ function describeZodIssue(issue: z.ZodIssue, received: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.received === 'undefined') return `required: expected ${issue.expected}`;
+      if (issue.expected === 'integer') return `expected a whole number; received ${got}`;
       return `expected ${issue.expected}, received ${issue.received} ${got}`;
     case 'invalid_enum_value':
-      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${suggest(String(received), issue.options.map(String))}`;
+      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${didYouMean(String(received), issue.options.map(String))}`;
     case 'invalid_literal':
       return `expected ${JSON.stringify(issue.expected)}; received ${got}`;
     case 'invalid_union_discriminator':
-      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${suggest(String(received), issue.options.map(String))}`;
+      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${didYouMean(String(received), issue.options.map(String))}`;
     case 'too_small':
       if (issue.type === 'array') return `${issue.message === 'Required' ? '' : issue.message.startsWith('Array') ? `needs at least ${issue.minimum} item(s)` : issue.message}; received ${got}`.replace(/^; /, '');
       return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}; received ${got}`;
@@ -392,34 +393,6 @@ function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
     seen.add(k);
     return true;
   });
-}
-
-/** ` (did you mean "x"?)` when a candidate is close enough to `word`. */
-export function suggest(word: string, candidates: string[]): string {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  const limit = Math.max(1, Math.floor(word.length / 3));
-  return best !== undefined && bestD <= limit && best !== word ? ` (did you mean "${best}"?)` : '';
-}
-
-/** Edit distance where swapping two neighbouring letters counts as one edit (optimal string alignment). */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({length: a.length + 1}, (_, i) => Array.from({length: b.length + 1}, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** Slots and threads actually used, from the config and the machine. */

@@ -3,6 +3,7 @@
  * YAML keys) that fields given next to it override, as timm spreads `dict(model_args, **kwargs)`.
  * Their parameter counts are pinned against the papers' tables in test/models/accounting.test.ts.
  */
+import {closest} from '../errors';
 import type {Family} from './spec';
 import {FAMILY_INFO} from './spec';
 
@@ -116,29 +117,9 @@ export function presetInput(name: string): {input: {height: number; width: numbe
   return {input: {...info.input}, classes: info.classes};
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({length: b.length + 1}, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = row[j];
-      row[j] = next;
-    }
-  }
-  return row[b.length];
-}
-
-/** The closest known name, when it is close enough to be a typo. */
+/** The known name a mistyped one most likely means (`resnet-20` -> `resnet20`, `WRN-28-10` -> `wrn-28-10`). */
 export function suggestPreset(name: string): string | undefined {
   const lower = name.toLowerCase();
-  if (lookupPreset(lower)) return lower;
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of PRESET_NAMES) {
-    const d = editDistance(lower, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
+  if (lower !== name && lookupPreset(lower)) return lower;
+  return closest(name, PRESET_NAMES);
 }
