@@ -12,7 +12,8 @@ export interface PresetFields {
   family?: Family;
   block?: 'basic' | 'bottleneck' | 'preact';
   depth?: number;
-  width?: number;
+  planes?: number;
+  widen_factor?: number;
   stem_width?: number;
   cardinality?: number;
   base_width?: number;
@@ -54,18 +55,19 @@ interface Pattern {
  */
 const PATTERNS: Pattern[] = [
   {
-    // Zagoruyko & Komodakis 2016: WRN-d-k, pre-activation basic blocks, projection where the width changes.
+    // Zagoruyko & Komodakis 2016: WRN-d-k, pre-activation basic blocks with widening factor k (16k/32k/64k
+    // planes), projection where the width changes.
     form: 'wrn-D-K',
     regex: /^wrn-(\d+)-(\d+)$/,
-    build: (m) => ({family: 'cifar', block: 'preact', depth: Number(m[1]), width: Number(m[2]), shortcut: 'B'}),
+    build: (m) => ({family: 'cifar', block: 'preact', depth: Number(m[1]), widen_factor: Number(m[2]), shortcut: 'B'}),
   },
   {
-    // Xie et al. 2017 §5 (CIFAR): 64-filter stem, bottleneck outputs 256/512/1024 (planes 64/128/256 = width 4),
-    // cardinality C and bottleneck width d in the first stage.
+    // Xie et al. 2017 §5 (CIFAR): 64-filter stem, the bottleneck template [1x1, 64; 3x3, 64; 1x1, 256] (planes 64,
+    // doubled per stage: outputs 256/512/1024), cardinality C and bottleneck width d in the first stage.
     form: 'resnext29-CxDd',
     regex: /^resnext29-(\d+)x(\d+)d$/,
     build: (m) => ({
-      family: 'cifar', block: 'bottleneck', depth: 29, width: 4, stem_width: 64,
+      family: 'cifar', block: 'bottleneck', depth: 29, planes: 64, stem_width: 64,
       cardinality: Number(m[1]), base_width: Number(m[2]), shortcut: 'B',
     }),
   },

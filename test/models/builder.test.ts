@@ -30,18 +30,18 @@ async function snapshot(vars: Map<string, tf.Variable>): Promise<Map<string, Flo
 
 describe('forward and backward of tiny nets of every shape', () => {
   const nets: [string, ModelConfigInput][] = [
-    ['basic, option A', {width: 0.25, depth: 8}],
-    ['basic, option B', {width: 0.25, depth: 8, shortcut: 'B'}],
-    ['basic, option C', {width: 0.25, depth: 8, shortcut: 'C'}],
-    ['plain', {width: 0.25, depth: 14, residual: false}],
-    ['no BN', {width: 0.25, depth: 8, batch_norm: false, shortcut: 'B'}],
-    ['zero-init', {width: 0.25, depth: 8, zero_init_residual: true}],
-    ['bottleneck', {block: 'bottleneck', depth: 11, width: 0.25}],
-    ['bottleneck, cardinality 4', {block: 'bottleneck', depth: 11, width: 0.5, cardinality: 4, base_width: 32}],
-    ['pre-activation with dropout', {block: 'preact', depth: 10, width: 0.5, dropout: 0.3}],
-    ['pre-activation, option A, no BN', {block: 'preact', depth: 10, width: 0.5, shortcut: 'A', batch_norm: false}],
-    ['ImageNet basic', {family: 'imagenet', depth: 18, width: 0.0625}],
-    ['ImageNet ResNeXt', {preset: 'resnext50-32x4d', width: 0.0625, base_width: 16}],
+    ['basic, option A', {widen_factor: 0.25, depth: 8}],
+    ['basic, option B', {widen_factor: 0.25, depth: 8, shortcut: 'B'}],
+    ['basic, option C', {widen_factor: 0.25, depth: 8, shortcut: 'C'}],
+    ['plain', {widen_factor: 0.25, depth: 14, residual: false}],
+    ['no BN', {widen_factor: 0.25, depth: 8, batch_norm: false, shortcut: 'B'}],
+    ['zero-init', {widen_factor: 0.25, depth: 8, zero_init_residual: true}],
+    ['bottleneck', {block: 'bottleneck', depth: 11, widen_factor: 0.25}],
+    ['bottleneck, cardinality 4', {block: 'bottleneck', depth: 11, widen_factor: 0.5, cardinality: 4, base_width: 32}],
+    ['pre-activation with dropout', {block: 'preact', depth: 10, widen_factor: 0.5, dropout: 0.3}],
+    ['pre-activation, option A, no BN', {block: 'preact', depth: 10, widen_factor: 0.5, shortcut: 'A', batch_norm: false}],
+    ['ImageNet basic', {family: 'imagenet', depth: 18, widen_factor: 0.0625}],
+    ['ImageNet ResNeXt', {preset: 'resnext50-32x4d', widen_factor: 0.0625, base_width: 16}],
   ];
   for (const [what, cfg] of nets) {
     test(what, async () => {
@@ -102,7 +102,7 @@ describe('variables', () => {
     assert.equal(noBn.state.size, 0);
     noBn.dispose();
 
-    const resnext = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', width: 0.5, base_width: 16, stem_width: 8}), SMALL, CLASSES, {seed: 0});
+    const resnext = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', planes: 8, base_width: 16, stem_width: 8}), SMALL, CLASSES, {seed: 0});
     // 8 groups of 2 channels in the first stage: filters [3, 3, 16 / 8, 16].
     assert.deepEqual(resnext.trainable.get('stage1.block1.conv2.weight')!.shape, [3, 3, 2, 16]);
     assert.deepEqual(resnext.trainable.get('stage1.block1.shortcut.conv.weight')!.shape, [1, 1, 8, 32]);
@@ -132,7 +132,7 @@ describe('variables', () => {
 
   test('He-normal fan-out initialisation, BN gamma 1 / beta 0, zero-init of the last gamma of each branch', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({width: 4, depth: 8, zero_init_residual: true}), SMALL, CLASSES, {seed: 5});
+    const model = buildModel(resolveModelSpec({widen_factor: 4, depth: 8, zero_init_residual: true}), SMALL, CLASSES, {seed: 5});
     const w = (await model.trainable.get('stage3.block1.conv2.weight')!.data()) as Float32Array;
     const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
     const expected = Math.sqrt(2 / (3 * 3 * 256));
@@ -148,7 +148,7 @@ describe('variables', () => {
 describe('batch norm running statistics', () => {
   test('follow PyTorch (momentum 0.1, unbiased variance) in training mode and stay put in inference mode', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({depth: 8, width: 0.25}), SMALL, CLASSES, {seed: 2});
+    const model = buildModel(resolveModelSpec({depth: 8, widen_factor: 0.25}), SMALL, CLASSES, {seed: 2});
     const {x} = batch(SMALL, 3);
     const before = await snapshot(model.state);
     tf.tidy(() => model.apply(x, {training: false}));
@@ -214,7 +214,7 @@ describe('apply', () => {
 
   test('dropout follows the step seed and is off in inference', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({block: 'preact', depth: 10, width: 0.5, dropout: 0.5}), SMALL, CLASSES, {seed: 1});
+    const model = buildModel(resolveModelSpec({block: 'preact', depth: 10, widen_factor: 0.5, dropout: 0.5}), SMALL, CLASSES, {seed: 1});
     const {x} = batch();
     const run = (training: boolean, seed?: number) => tf.tidy(() => model.apply(x, {training, seed}).arraySync());
     assert.deepEqual(run(true, 1), run(true, 1));
@@ -227,7 +227,7 @@ describe('apply', () => {
   test('keeps no tensors beyond its output; dispose frees the variables', async () => {
     await useCpuBackend();
     const start = tf.memory().numTensors;
-    const model = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', width: 0.25, base_width: 16, stem_width: 4}), SMALL, CLASSES, {seed: 1});
+    const model = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', planes: 4, base_width: 16, stem_width: 4}), SMALL, CLASSES, {seed: 1});
     const {x, y} = batch();
     const held = tf.memory().numTensors;
     const out = model.apply(x, {training: true, seed: 3});
@@ -241,7 +241,7 @@ describe('apply', () => {
 
   test('rejects input with the wrong channel count', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({depth: 8, width: 0.25}), SMALL, CLASSES, {seed: 1});
+    const model = buildModel(resolveModelSpec({depth: 8, widen_factor: 0.25}), SMALL, CLASSES, {seed: 1});
     const x = tf.zeros([1, 8, 8, 1]) as tf.Tensor4D;
     assert.throws(() => model.apply(x, {training: false}), /expects NHWC input with 3 channels; received shape \[1, 8, 8, 1\]/);
     x.dispose();
