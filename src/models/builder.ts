@@ -52,7 +52,10 @@ class ResNet implements Model {
     // He et al. 2015 normal initialisation, fan-out mode as torchvision: std = sqrt(2 / (k * k * out)).
     const std = Math.sqrt(2 / (c.kernel * c.kernel * c.outChannels));
     const shape: [number, number, number, number] = [c.kernel, c.kernel, c.inChannels / c.groups, c.outChannels];
-    this.add(this.trainable, `${c.name}.weight`, tf.randomNormal(shape, 0, std, 'float32', this.nextSeed()), true);
+    // The initialiser's seed is drawn either way, so zero-init leaves every other layer's weights unchanged.
+    const weight = tf.randomNormal(shape, 0, std, 'float32', this.nextSeed());
+    this.add(this.trainable, `${c.name}.weight`, c.zeroInit ? tf.zerosLike(weight) : weight, true);
+    if (c.zeroInit) weight.dispose();
     if (c.bias) this.add(this.trainable, `${c.name}.bias`, tf.zeros([c.outChannels]), true);
   }
 

@@ -65,16 +65,64 @@ describe('forward and backward of tiny nets of every shape', () => {
         assert.ok(finite(await g.data()), `${key}: finite gradient`);
       }
       // Every weight influences the loss: each weight's gradient is non-zero somewhere. With zero-init the
-      // residual branches start switched off: their convolutions get no gradient until their last gamma moves.
+      // residual branches start switched off: only their zeroed last parameter gets a gradient at first.
       for (const [key, v] of model.trainable) {
         if (!key.endsWith('.weight') && !key.endsWith('.gamma')) continue;
         const largest = tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]);
         const inBranch = /^stage\d+\.block\d+\.(conv\d\.weight|bn\d\.gamma)$/.test(key);
-        const zeroGamma = key.endsWith('.gamma') && (await v.data()).every((g) => g === 0);
-        if (spec.zeroInitResidual && inBranch && !zeroGamma) assert.equal(largest, 0, `${key}: branch switched off`);
+        const zeroed = (await v.data()).every((g) => g === 0);
+        if (spec.zeroInitResidual && inBranch && !zeroed) assert.equal(largest, 0, `${key}: branch switched off`);
         else assert.ok(largest > 0, `${key}: non-zero gradient`);
       }
       tf.dispose([value, x, y, ...Object.values(grads)]);
+      model.dispose();
+    });
+  }
+});
+
+describe('zero_init_residual starts every branch at zero, and every branch learns', () => {
+  const nets: [string, ModelConfigInput][] = [
+    ['basic', {depth: 8, widen_factor: 0.25}],
+    ['basic, option B', {depth: 8, widen_factor: 0.25, shortcut: 'B'}],
+    ['bottleneck', {block: 'bottleneck', depth: 11, widen_factor: 0.25}],
+    ['ResNeXt bottleneck', {block: 'bottleneck', depth: 11, widen_factor: 0.5, cardinality: 4, base_width: 32}],
+    ['pre-activation', {block: 'preact', depth: 10, widen_factor: 0.5}],
+    ['pre-activation with dropout, option A', {block: 'preact', depth: 10, widen_factor: 0.5, dropout: 0.3, shortcut: 'A'}],
+    ['ImageNet basic', {family: 'imagenet', depth: 18, widen_factor: 0.0625}],
+  ];
+  for (const [what, cfg] of nets) {
+    test(`${what}: one zero parameter per branch, a gradient in every branch at the first step, in all its weights at the second`, async () => {
+      await useCpuBackend();
+      const spec = resolveModelSpec({...cfg, zero_init_residual: true});
+      const model = buildModel(spec, SMALL, CLASSES, {seed: 3});
+      const {x, y} = batch(SMALL, 4);
+      const vars = [...model.trainable.values()];
+      const branches = networkLayout(spec, SMALL.channels, CLASSES).blocks.map((b) => ({
+        name: b.name,
+        keys: [...b.convs.map((c) => `${c.name}.weight`), ...b.bns.map((n) => `${n.name}.gamma`)],
+        // The branch's last parameter: the BN after its last convolution, or in a pre-activation block (whose
+        // last BN sits before a ReLU) the last convolution itself.
+        last: spec.block === 'preact' ? `${b.name}.conv2.weight` : `${b.name}.bn${b.convs.length}.gamma`,
+      }));
+      for (const {name, keys, last} of branches) {
+        const zero = [];
+        for (const key of keys) if ((await model.trainable.get(key)!.data()).every((v) => v === 0)) zero.push(key);
+        assert.deepEqual(zero, [last], `${name}: zeroed`);
+      }
+      const largest = async (seed: number) => {
+        const {value, grads} = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true, seed})) as tf.Scalar, vars);
+        const out = new Map<string, number>();
+        for (const [key, v] of model.trainable) out.set(key, tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]));
+        // One plain SGD step, so that the second step sees the branches switched on.
+        tf.tidy(() => vars.forEach((v) => v.assign(tf.sub(v, tf.mul(grads[v.name], 0.1)))));
+        tf.dispose([value, ...Object.values(grads)]);
+        return out;
+      };
+      const first = await largest(1);
+      for (const {name, keys} of branches) assert.ok(Math.max(...keys.map((k) => first.get(k)!)) > 0, `${name}: no gradient at the first step`);
+      const second = await largest(2);
+      for (const {keys} of branches) for (const key of keys) assert.ok(second.get(key)! > 0, `${key}: no gradient at the second step`);
+      tf.dispose([x, y]);
       model.dispose();
     });
   }
