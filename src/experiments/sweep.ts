@@ -60,7 +60,7 @@ export function expandStudy(study: LoadedStudy, opts: ExpandOptions = {}): Trial
       path: 'sweep',
       message:
         `the grid has ${count(total)} trials (${shape} cells x ${config.seeds.length} seed(s)${excluded}), more than the limit of ${count(maxTrials)}; ` +
-        `sweep fewer values, or raise the limit with --max-trials ${total}`,
+        `sweep fewer values or seeds, or raise the limit with --max-trials ${total}`,
       ...(locate(['sweep']) ?? locate(['seeds'])),
     });
   }

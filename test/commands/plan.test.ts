@@ -35,7 +35,7 @@ test('plan and run refuse a grid over the trial limit at once, with the count, a
     assert.equal(
       r.stderr.split('\n')[0],
       `error: ${study}:6:1: sweep: the grid has 1,280,000 trials (10 x 8 x 10 x 10 x 8 x 2 x 5 cells x 2 seed(s)), more than the limit of 100,000; ` +
-        'sweep fewer values, or raise the limit with --max-trials 1280000',
+        'sweep fewer values or seeds, or raise the limit with --max-trials 1280000',
     );
     assert.equal(r.stdout, '');
     // The CLI's own start (node, oclif, modules) is most of this on a busy machine; expanding would take minutes.
@@ -49,7 +49,7 @@ test('--max-trials lowers and raises the limit', () => {
   const study = writeFile(dir, 'small.yaml', `${HEAD}sweep:\n  model.residual: [true, false]\n  train.optimizer.lr: [0.1, 0.05]\n`);
   const refused = cli(['plan', study, '--max-trials', '7']);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /the grid has 8 trials \(2 x 2 cells x 2 seed\(s\)\), more than the limit of 7; sweep fewer values, or raise the limit with --max-trials 8/);
+  assert.match(refused.stderr, /the grid has 8 trials \(2 x 2 cells x 2 seed\(s\)\), more than the limit of 7; sweep fewer values or seeds, or raise the limit with --max-trials 8/);
   const allowed = cli(['plan', study, '--max-trials', '8', '--json']);
   assert.equal(allowed.code, 0, allowed.stderr);
   assert.equal(JSON.parse(allowed.stdout).trials.length, 8);
