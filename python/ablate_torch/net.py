@@ -51,6 +51,8 @@ class Net(nn.Module):
                          groups=c["groups"], bias=c["bias"], **self.factory)
         # He et al. 2015 normal initialisation, fan-out mode (as the TypeScript builder and torchvision).
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        if c.get("zeroInit"):
+            nn.init.zeros_(conv.weight)
         if conv.bias is not None:
             nn.init.zeros_(conv.bias)
         self.layers[_key(c["name"])] = conv

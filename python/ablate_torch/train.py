@@ -258,6 +258,7 @@ class Trial:
         resume = ckpt.load(file) if file else None
         if resume:
             self.restore(resume["tensors"])
+            emit({"type": "resumed", "epoch": resume["epoch"], "step": resume["step"]})
         history = list(resume["history"]) if resume else []
         for row in history:
             emit({"type": "epoch", "row": row})

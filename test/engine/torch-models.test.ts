@@ -32,13 +32,13 @@ function axisCases(): Case[] {
     for (const residual of [true, false]) {
       for (const shortcut of residual ? (['A', 'B', 'C'] as const) : (['B'] as const)) {
         for (const batch_norm of [true, false]) {
-          for (const width of [1, 2]) {
+          for (const widen_factor of [1, 2]) {
             const extras: ModelConfigInput[] = [{}];
             if (block === 'preact') extras.push({dropout: 0.3});
             if (block === 'bottleneck') extras.push({cardinality: 4, base_width: 8});
             if (batch_norm && residual) extras.push({zero_init_residual: true});
             for (const extra of extras) {
-              const cfg: ModelConfigInput = {family: 'cifar', block, depth: depths[block], residual, shortcut, batch_norm, width, ...extra};
+              const cfg: ModelConfigInput = {family: 'cifar', block, depth: depths[block], residual, shortcut, batch_norm, widen_factor, ...extra};
               try {
                 networkLayout(resolveModelSpec(cfg), 3, 10);
               } catch {
@@ -53,7 +53,7 @@ function axisCases(): Case[] {
   }
   for (const block of ['basic', 'bottleneck'] as const) {
     for (const batch_norm of [true, false]) {
-      const cfg: ModelConfigInput = {family: 'imagenet', block, depth: block === 'basic' ? 18 : 50, width: 0.25, batch_norm};
+      const cfg: ModelConfigInput = {family: 'imagenet', block, depth: block === 'basic' ? 18 : 50, widen_factor: 0.25, batch_norm};
       out.push({label: JSON.stringify(cfg), cfg, input: {height: 32, width: 32, channels: 3}, classes: 7});
     }
   }

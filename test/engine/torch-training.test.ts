@@ -89,9 +89,9 @@ const STEP_REL = 1e-5;
 const WEIGHT_ABS = 1e-5;
 
 for (const [label, model] of [
-  ['ResNet-8 option A with BN', '{family: cifar, depth: 8, width: 1, shortcut: A}'],
-  ['ResNeXt bottleneck C=2, option B', '{family: cifar, block: bottleneck, depth: 11, width: 0.5, cardinality: 2, base_width: 16, shortcut: B}'],
-  ['WRN-10 pre-activation, option C, no BN', '{family: cifar, block: preact, depth: 10, width: 1, shortcut: C, batch_norm: false}'],
+  ['ResNet-8 option A with BN', '{family: cifar, depth: 8, widen_factor: 1, shortcut: A}'],
+  ['ResNeXt bottleneck C=2, option B', '{family: cifar, block: bottleneck, depth: 11, widen_factor: 0.5, cardinality: 2, base_width: 16, shortcut: B}'],
+  ['WRN-10 pre-activation, option C, no BN', '{family: cifar, block: preact, depth: 10, widen_factor: 1, shortcut: C, batch_norm: false}'],
 ] as const) {
   test(`training parity with native-cpu from identical weights and batches: ${label}`, {skip: NO_TORCH}, async () => {
     const dir = tmpDir();
@@ -131,7 +131,7 @@ for (const [label, model] of [
 
 test('stop mid-epoch, then resume from the checkpoint: the same epochs as an uninterrupted run', {skip: NO_TORCH}, async () => {
   const dir = tmpDir();
-  const [spec] = specsOf(dir, `name: stop\n${DATA}\nmodel: {family: cifar, depth: 8, width: 0.5}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 0.05}}\nseeds: [1]\n`);
+  const [spec] = specsOf(dir, `name: stop\n${DATA}\nmodel: {family: cifar, depth: 8, widen_factor: 0.5}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 0.05}}\nseeds: [1]\n`);
   const whole = await runTorch(spec, path.join(dir, 'whole.ckpt'));
   assert.equal(whole.outcome.status, 'done');
   const file = path.join(dir, 'stopped.ckpt');
@@ -154,7 +154,7 @@ test('stop mid-epoch, then resume from the checkpoint: the same epochs as an uni
 for (const signal of ['SIGUSR1', 'SIGTERM'] as const) {
   test(`${signal} to the worker means stop: it checkpoints mid-epoch and reports stopped`, {skip: NO_TORCH}, async () => {
     const dir = tmpDir();
-    const [spec] = specsOf(dir, `name: sig\n${DATA}\nmodel: {family: cifar, depth: 8, width: 0.5}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 0.05}}\nseeds: [1]\n`);
+    const [spec] = specsOf(dir, `name: sig\n${DATA}\nmodel: {family: cifar, depth: 8, widen_factor: 0.5}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 0.05}}\nseeds: [1]\n`);
     const file = path.join(dir, 'sig.ckpt');
     const r = await runTorch(spec, file, {stopAfter: 2, signalAfter: signal});
     assert.deepEqual(r.outcome, {status: 'stopped', epochs: 0});
@@ -164,7 +164,7 @@ for (const signal of ['SIGUSR1', 'SIGTERM'] as const) {
 
 test('train.precision bf16 (autocast, fp32 master weights) trains on the torch engine with finite losses near fp32', {skip: NO_TORCH}, async () => {
   const dir = tmpDir();
-  const body = (p: string) => `name: bf\n${DATA}\nmodel: {family: cifar, depth: 8, width: 1}\ntrain: {epochs: 1, batch_size: 32, precision: ${p}}\nseeds: [2]\n`;
+  const body = (p: string) => `name: bf\n${DATA}\nmodel: {family: cifar, depth: 8, widen_factor: 1}\ntrain: {epochs: 1, batch_size: 32, precision: ${p}}\nseeds: [2]\n`;
   const [bf] = specsOf(dir, body('bf16'));
   const [fp] = specsOf(dir, body('fp32'));
   const [a, b] = [await runTorch(bf, undefined), await runTorch(fp, undefined)];
@@ -175,7 +175,7 @@ test('train.precision bf16 (autocast, fp32 master weights) trains on the torch e
 
 test('a NaN loss ends the trial as diverged, with a row of nulls, as on native-cpu', {skip: NO_TORCH}, async () => {
   const dir = tmpDir();
-  const [spec] = specsOf(dir, `name: nan\n${DATA}\nmodel: {family: cifar, depth: 8, width: 0.5, batch_norm: false}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 1.0e+12}}\nseeds: [1]\n`);
+  const [spec] = specsOf(dir, `name: nan\n${DATA}\nmodel: {family: cifar, depth: 8, widen_factor: 0.5, batch_norm: false}\ntrain: {epochs: 2, batch_size: 16, optimizer: {lr: 1.0e+12}}\nseeds: [1]\n`);
   const r = await runTorch(spec, undefined);
   assert.equal(r.outcome.status, 'diverged');
   assert.match(r.outcome.error!, /^loss became (NaN|Infinity) at epoch 1, step \d+$/);
@@ -184,7 +184,7 @@ test('a NaN loss ends the trial as diverged, with a row of nulls, as on native-c
 
 test('a CUDA device where torch sees none: one clear engine error, the traceback only in the trial log', {skip: NO_TORCH || (probe.cudaAvailable && 'this machine has a GPU')}, async () => {
   const dir = tmpDir();
-  const [spec] = specsOf(dir, `name: dev\n${DATA}\nmodel: {family: cifar, depth: 8, width: 0.5}\ntrain: {epochs: 1, batch_size: 16}\nseeds: [1]\n`);
+  const [spec] = specsOf(dir, `name: dev\n${DATA}\nmodel: {family: cifar, depth: 8, widen_factor: 0.5}\ntrain: {epochs: 1, batch_size: 16}\nseeds: [1]\n`);
   const events: TrialEvent[] = [];
   const executor = createTorchExecutor({workers: 1, python: probe.python, device: 'cuda'});
   try {

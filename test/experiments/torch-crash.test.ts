@@ -13,7 +13,7 @@ test('kill -9 of a torch worker mid-epoch: the trial is retried from its checkpo
   const db = path.join(dir, 'ablate.db');
   const file = writeFile(dir, 's.yaml', `name: tcrash
 dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 256, test_size: 32}
-model: {family: cifar, depth: 8, width: 0.5}
+model: {family: cifar, depth: 8, widen_factor: 0.5}
 train: {epochs: 4, batch_size: 16, optimizer: {lr: 0.05}}
 seeds: [1]
 sweep:
