@@ -60,7 +60,7 @@ section "configs/depth-sweep.yaml end to end"
 study=$work/depth-sweep.yaml
 sed "s|dataset: {name: fashion-mnist,|dataset: {name: fashion-mnist, path: $bundle/fashion-mnist,|" configs/depth-sweep.yaml > "$study"
 if [ "$tiny" = 1 ]; then
-  sed -i 's/train_size: 6000, test_size: 2000/train_size: 256, test_size: 128/; s/epochs: 4/epochs: 2/; s/milestones: \[3\]/milestones: [1]/' "$study"
+  sed -i 's/train_size: [0-9]*, test_size: [0-9]*/train_size: 256, test_size: 128/; s/epochs: 4/epochs: 2/; s/milestones: \[3\]/milestones: [1]/' "$study"
 fi
 db=$work/ablate.db
 start=$(date +%s.%N)
