@@ -42,7 +42,7 @@ test('engine torch without a usable Python: one environment error, exit 1, nothi
 
 test('train.precision bf16 on native-cpu is refused before anything runs', () => {
   const dir = tmpDir();
-  const study = writeFile(dir, 'bf.yaml', 'name: bf\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\ntrain: {precision: bf16}\nresources: {engine: native-cpu}\n');
+  const study = writeFile(dir, 'bf.yaml', 'name: bf\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\ntrain: {precision: bf16, batch_size: 16}\nresources: {engine: native-cpu}\n');
   const r = cli(['plan', study]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /train\.precision bf16 needs the torch engine; this run uses native-cpu/);

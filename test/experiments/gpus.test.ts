@@ -7,7 +7,7 @@ import {gpuEnv} from '../../src/experiments/executor';
 import {planStudy} from '../../src/experiments/runner';
 import {tmpDir, writeFile} from '../helpers';
 
-const BASE = 'name: g\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\n';
+const BASE = 'name: g\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\ntrain: {batch_size: 16}\n';
 
 test('trials_per_gpu k: k slots per GPU by default, and no GPU ever gets more than k', () => {
   const r = parseStudy(`${BASE}resources: {gpus: [0, 1], trials_per_gpu: 2}\n`).config.resources;
