@@ -36,8 +36,6 @@ export interface Executor {
 export interface ExecutorOptions {
   workers: number;
   gpus?: number[];
-  /** The torch engine: Python workers instead of Node.js ones (see torch-executor.ts). */
-  torch?: Omit<import('./torch-executor').TorchExecutorOptions, keyof ExecutorOptions>;
 }
 
 /**
@@ -149,6 +147,5 @@ export function createProcessExecutor(opts: ExecutorOptions): Executor {
 }
 
 export async function createExecutor(kind: 'thread' | 'process', opts: ExecutorOptions): Promise<Executor> {
-  if (opts.torch) return (await import('./torch-executor')).createTorchExecutor({...opts, ...opts.torch});
   return kind === 'thread' ? createThreadExecutor(opts) : createProcessExecutor(opts);
 }

@@ -192,11 +192,11 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
     }
     store.setSweepStatus(sweep.id, 'running');
-    executor = await createExecutor(resources.executor, {
-      workers: resources.workers,
-      gpus: resources.gpus,
-      ...(resources.engine === 'torch' ? {torch: {python: resources.python!, device: resources.device!, compile: resources.compile}} : {}),
-    });
+    executor = resources.engine === 'torch'
+      ? (await import('./torch-executor')).createTorchExecutor({
+        workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, compile: resources.compile,
+      })
+      : await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
     let stopping: RunResult['signal'] | 'fatal';

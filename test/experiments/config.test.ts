@@ -57,7 +57,7 @@ const cases: [string, string, string][] = [
   ['bad enum value', BASE.replace('family: cifar', 'family: cifr'), 'study.yaml:3:9: model.family: expected one of "cifar", "imagenet"; received "cifr" (did you mean "cifar"?)'],
   ['depth that does not fit the block', BASE.replace('depth: 8', 'depth: 21'), 'study.yaml:3:24: model.depth: CIFAR basic-block depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...); received depth=21'],
   ['too many workers', BASE + 'resources: {workers: 1000}\n', 'study.yaml:9:13: resources.workers: must be <= 256; received 1000'],
-  ['more workers than GPUs', BASE + 'resources: {workers: 3, gpus: [0, 1]}\n', "study.yaml:9:13: resources.workers: 3 workers but only 2 GPUs in resources.gpus; each worker needs a GPU of its own"],
+  ['more workers than GPUs', BASE + 'resources: {workers: 3, gpus: [0, 1]}\n', "study.yaml:9:13: resources.workers: 3 workers but 2 GPU(s) in resources.gpus x trials_per_gpu 1 = 2 slots; raise resources.trials_per_gpu or lower resources.workers"],
   ['empty sweep axis', BASE + 'sweep:\n  model.depth: []\n', 'study.yaml:10:3: sweep["model.depth"]: an axis needs at least one value; received []'],
   ['sweep over a key that does not exist', BASE + 'sweep:\n  model.widen_factr: [1, 2]\n', 'study.yaml:10:3: sweep["model.widen_factr"]: unknown key model.widen_factr (did you mean "widen_factor"?)'],
   ['sweep axis without its section', BASE + 'sweep:\n  optimizer.lr: [0.1]\n', 'study.yaml:10:3: sweep["optimizer.lr"]: a sweep axis starts with its section (did you mean "train.optimizer.lr"?)'],
