@@ -31,6 +31,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
     engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
+    autotune: Flags.boolean({description: 'native-cpu: choose convolution kernels by timing them (faster on some machines; results then differ in the last bits between runs)'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -46,6 +47,7 @@ result), 1 when some failed, 2 for a bad study file.`;
         retryFailed: flags['retry-failed'],
         engine: flags.engine,
         workers: flags.workers,
+        autotune: flags.autotune || undefined,
         checkpointDir: flags['checkpoint-dir'],
       },
       (line) => this.log(line),

@@ -21,8 +21,10 @@ import {type BatchNormTrainResult, compositeSgdUpdate, setOpImpls, type SgdStep}
 
 /** The addon's JavaScript surface (native/src/addon.cc). */
 export interface NativeAddon {
-  info(): {dnnl: string; cpuRuntime: string; isa: string; threads: number; ompMaxThreads: number; convPrimitives: number; scratchpadBytes: number};
+  info(): {dnnl: string; cpuRuntime: string; isa: string; threads: number; autotune: boolean; ompMaxThreads: number; convPrimitives: number; scratchpadBytes: number};
   setThreads(n: number): void;
+  /** Time the candidate implementations of each new convolution and keep the fastest (off: oneDNN's first choice). */
+  setAutotune(on: boolean): void;
   conv(kind: number, params: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array,
     bias?: Float32Array | null, activation?: number, alpha?: number): void;
   batchNormForward(params: Int32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,
@@ -817,13 +819,23 @@ function sgdUpdateOp(w: tf.Tensor, velocity: tf.Tensor, grad: tf.Tensor, step: S
   return {w: nw, velocity: nv};
 }
 
+export interface NativeOptions {
+  /**
+   * Choose each convolution's implementation by timing the candidates (faster, but the choice depends on
+   * the machine's load at that moment, so results may differ in the last bits between runs). Default off:
+   * oneDNN's first choice, a function of the shapes, ISA and thread count, so runs are bit-for-bit repeatable.
+   */
+  autotune?: boolean;
+}
+
 /** Registers the native kernels on the tfjs cpu backend and installs the native op implementations. */
-export function installNativeKernels(threads: number): {ok: true} | {ok: false; reason: string} {
+export function installNativeKernels(threads: number, opts: NativeOptions = {}): {ok: true} | {ok: false; reason: string} {
   const loaded = loadAddon();
   if (!loaded.ok) return loaded;
   const native = loaded.addon;
   try {
     native.setThreads(Math.max(1, Math.floor(threads)));
+    native.setAutotune(opts.autotune ?? false);
   } catch (err) {
     return {ok: false, reason: `the native addon rejected the thread count: ${(err as Error).message}`};
   }

@@ -1,11 +1,13 @@
 /**
  * Executors run trials on slots. `thread`: piscina worker threads (the CPU engines). `process`: one child
  * process per slot, for engines that do not survive worker threads (tfjs-node) and to give each slot its
- * own GPU through CUDA_VISIBLE_DEVICES.
+ * own GPU through CUDA_VISIBLE_DEVICES. Both stop a trial the same way (experiments/stop.ts): the trial
+ * checkpoints at its next step and reports `stopped`.
  */
 import {fork, type ChildProcess} from 'node:child_process';
 import * as path from 'node:path';
 import {MessageChannel} from 'node:worker_threads';
+import {STOP_SIGNALS_ENV, type StopSignal} from './stop';
 import type {TrialEvent, TrialOutcome} from './trial';
 import type {TrialJob, WorkerMessage} from './worker-task';
 
@@ -36,6 +38,8 @@ export interface Executor {
 export interface ExecutorOptions {
   workers: number;
   gpus?: number[];
+  /** process: signals a worker treats as a stop request (default SIGUSR1 only; see experiments/stop.ts). */
+  stopSignals?: StopSignal[];
 }
 
 function gpuEnv(gpus: number[] | undefined, slot: number): Record<string, string> {
@@ -86,7 +90,10 @@ export function createProcessExecutor(opts: ExecutorOptions): Executor {
   const children = new Map<number, ChildProcess>();
   const spawn = (slot: number) => {
     const child = fork(path.join(__dirname, 'child.js'), [], {
-      env: {...process.env, ...gpuEnv(opts.gpus, slot), ABLATE_SLOT: String(slot)},
+      env: {
+        ...process.env, ...gpuEnv(opts.gpus, slot), ABLATE_SLOT: String(slot),
+        ...(opts.stopSignals ? {[STOP_SIGNALS_ENV]: opts.stopSignals.join(',')} : {}),
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.set(slot, child);

@@ -25,7 +25,7 @@ export interface Plan {
   study: LoadedStudy;
   name: string;
   trials: PlannedTrial[];
-  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number; autotune: boolean};
   hash: string;
 }
 
@@ -33,6 +33,8 @@ export interface PlanOptions {
   smoke?: boolean;
   engine?: EngineName;
   workers?: number;
+  /** Override resources.autotune. */
+  autotune?: boolean;
 }
 
 /** Validate and expand a study without touching the database. */
@@ -46,7 +48,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries, autotune: opts.autotune ?? r.autotune};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -214,7 +216,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        {
+          trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
+          checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`),
+        },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );

@@ -3,6 +3,7 @@
  * every epoch, checkpoint, and report events. Runs inside a worker (thread or child process); it never
  * touches the database — the coordinator writes what it emits.
  */
+import {setImmediate as nextTurn} from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import {batches, hashSeed, loadDataset} from '../data';
 import {initEngine, releaseEngineMemory, type EngineInfo, type EngineName} from '../engine';
@@ -29,27 +30,32 @@ export interface TrialOutcome {
 export interface RunTrialOptions {
   engine: EngineName;
   threads: number;
+  /** native-cpu: choose kernels by timing them (resources.autotune); off, runs are bit-for-bit repeatable. */
+  autotune?: boolean;
   /** Where this trial's checkpoint lives; no checkpoints when absent. */
   checkpointFile?: string;
-  /** Polled between steps: true asks the trial to checkpoint and return `stopped`. */
+  /**
+   * Polled after every step: true asks the trial to checkpoint and return `stopped` (experiments/stop.ts).
+   * The trial yields to the event loop before each poll, so messages and signals that set it are seen.
+   */
   shouldStop?: () => boolean;
   emit: (event: TrialEvent) => void;
   /** Minimum milliseconds between progress events. */
   progressEveryMs?: number;
 }
 
-let engineReady: {name: EngineName; threads: number; info: Promise<EngineInfo>} | undefined;
+let engineReady: {name: EngineName; threads: number; autotune: boolean; info: Promise<EngineInfo>} | undefined;
 
 /** Initialise the engine once per worker (a worker runs many trials). */
-export function ensureEngine(name: EngineName, threads: number): Promise<EngineInfo> {
-  if (!engineReady || engineReady.name !== name || engineReady.threads !== threads) {
-    engineReady = {name, threads, info: initEngine(name, threads)};
+export function ensureEngine(name: EngineName, threads: number, autotune = false): Promise<EngineInfo> {
+  if (!engineReady || engineReady.name !== name || engineReady.threads !== threads || engineReady.autotune !== autotune) {
+    engineReady = {name, threads, autotune, info: initEngine(name, threads, {autotune})};
   }
   return engineReady.info;
 }
 
 export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<TrialOutcome> {
-  const engine = await ensureEngine(opts.engine, opts.threads);
+  const engine = await ensureEngine(opts.engine, opts.threads, opts.autotune ?? false);
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
   const data = await loadDataset(spec.dataset);
@@ -124,6 +130,8 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
         lastProgress = now;
         opts.emit({type: 'progress', epoch: epoch + 1, step, steps, loss, imagesPerSec: acc.seen / (acc.seconds + (now - t0) / 1000)});
       }
+      // Let the event loop deliver what arrived during the step (a stop message, a signal).
+      await nextTurn();
       if (step < steps && opts.shouldStop?.()) {
         acc.seconds += (performance.now() - t0) / 1000;
         checkpoint(epoch, step, acc);

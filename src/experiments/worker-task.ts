@@ -12,6 +12,8 @@ export interface TrialJob {
   spec: TrialSpec;
   engine: EngineName;
   threads: number;
+  /** resources.autotune: choose kernels by timing them. */
+  autotune?: boolean;
   checkpointFile?: string;
 }
 
@@ -25,6 +27,7 @@ export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m:
     const outcome = await runTrial(job.spec, {
       engine: job.engine,
       threads: job.threads,
+      autotune: job.autotune,
       checkpointFile: job.checkpointFile,
       shouldStop,
       emit: send,
