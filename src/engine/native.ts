@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {type BatchNormTrainResult, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
+import {checkTfjsInternals} from './tfjs-internals';
 
 /** The addon's JavaScript surface (native/src/addon.cc). */
 export interface NativeAddon {
@@ -828,10 +829,15 @@ export interface NativeOptions {
   autotune?: boolean;
 }
 
-/** Registers the native kernels on the tfjs cpu backend and installs the native op implementations. */
+/**
+ * Registers the native kernels on the tfjs cpu backend and installs the native op implementations. A missing
+ * or unloadable addon is a reason to fall back; a tfjs without the internals the kernels rely on is an
+ * EnvironmentError (engine/tfjs-internals.ts).
+ */
 export function installNativeKernels(threads: number, opts: NativeOptions = {}): {ok: true} | {ok: false; reason: string} {
   const loaded = loadAddon();
   if (!loaded.ok) return loaded;
+  if (!installed) checkTfjsInternals();
   const native = loaded.addon;
   try {
     native.setThreads(Math.max(1, Math.floor(threads)));
