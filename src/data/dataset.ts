@@ -6,6 +6,10 @@
  * Decompressed files are cached per process by absolute path, and finished datasets (up to 1 GiB)
  * by their resolved config, because one worker runs many trials on the same data. The arrays of a
  * returned Dataset are shared between callers: read them, never write them.
+ *
+ * With `shared: true` the finished arrays live in SharedArrayBuffers: posting such a Dataset to a worker
+ * thread hands it the same memory instead of a copy, so a process holds one copy of a dataset however
+ * many worker threads train on it (the thread executor loads it once, on the main thread).
  */
 import * as path from 'node:path';
 import {EnvironmentError} from '../errors';
@@ -35,6 +39,13 @@ export interface Dataset {
 export interface LoadOptions {
   /** Folder that a relative `dataset.path` is resolved against (default: the working directory). */
   baseDir?: string;
+  /** Keep the finished splits in SharedArrayBuffers, to be posted to worker threads without copying. */
+  shared?: boolean;
+}
+
+/** Whether every array of `d` lives in shared memory (posting it to a worker thread copies nothing). */
+export function isShared(d: Dataset): boolean {
+  return [d.train.x, d.train.y, d.test.x, d.test.y].every((a) => a.buffer instanceof SharedArrayBuffer);
 }
 
 /** Images as stored (bytes 0..255 for files, floats for synthetic), before normalisation. */
@@ -109,18 +120,24 @@ function channelStats(x: Uint8Array | Float32Array, channels: number, scale: num
   return {mean, std};
 }
 
+function float32s(n: number, shared: boolean): Float32Array {
+  return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+}
+
 /** First `n` images of `raw`, as floats: (value * scale - mean[c]) / std[c]. */
-function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[]): Split {
+function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[], shared: boolean): Split {
   const px = shape.height * shape.width * shape.channels;
   const c = shape.channels;
-  const x = new Float32Array(n * px);
+  const x = float32s(n * px, shared);
   const src = raw.x;
   const mul = std.map((s) => scale / s);
   const add = mean.map((m, i) => -m / std[i]);
   for (let i = 0; i < n * px; i += c) {
     for (let ch = 0; ch < c; ch++) x[i + ch] = src[i + ch] * mul[ch] + add[ch];
   }
-  return {x, y: raw.y.slice(0, n), n};
+  const y = shared ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n);
+  y.set(raw.y.subarray(0, n));
+  return {x, y, n};
 }
 
 function rawDataset(cfg: DatasetConfig, opts: LoadOptions): RawDataset {
@@ -169,7 +186,7 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
   const {augment: _augment, ...dataPart} = cfg;
   const key = JSON.stringify({...dataPart, path: resolveDatasetPath(cfg, opts)});
   const hit = datasetCache.get(key);
-  if (hit) {
+  if (hit && (!opts.shared || isShared(hit))) {
     datasetCache.delete(key);
     datasetCache.set(key, hit);
     return hit;
@@ -193,8 +210,8 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
     name: cfg.name,
     shape: raw.shape,
     classes: raw.classes,
-    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std),
-    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std),
+    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std, !!opts.shared),
+    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std, !!opts.shared),
     mean: stats.mean,
     std: stats.std,
   };

@@ -7,6 +7,7 @@
 import {fork, type ChildProcess} from 'node:child_process';
 import * as path from 'node:path';
 import {MessageChannel} from 'node:worker_threads';
+import {loadDataset, type Dataset} from '../data';
 import {STOP_SIGNALS_ENV, type StopSignal} from './stop';
 import type {TrialEvent, TrialOutcome} from './trial';
 import type {TrialJob, WorkerMessage} from './worker-task';
@@ -68,12 +69,22 @@ export async function createThreadExecutor(opts: ExecutorOptions): Promise<Execu
     start(job, _slot, onEvent) {
       const {port1, port2} = new MessageChannel();
       const stopFlag = new SharedArrayBuffer(4);
+      // One copy of the dataset per process: loaded here once (then cached), in shared memory that every
+      // worker thread reads without a copy of its own.
+      let data: Dataset;
+      try {
+        data = loadDataset(job.spec.dataset, {shared: true});
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        port1.close();
+        return {stop: () => undefined, done: Promise.reject(new TrialFailure(err?.message ?? String(e), err?.code))};
+      }
       const done = new Promise<TrialOutcome>((resolve, reject) => {
         port1.on('message', (msg: WorkerMessage) => {
           if (settle(msg, resolve, reject)) port1.close();
           else onEvent(msg as TrialEvent);
         });
-        pool.run({job, port: port2, stopFlag}, {transferList: [port2] as never}).catch((e: Error) => {
+        pool.run({job, port: port2, stopFlag, data}, {transferList: [port2] as never}).catch((e: Error) => {
           port1.close();
           reject(new WorkerCrash(`worker thread died: ${e.message}`));
         });
