@@ -55,7 +55,7 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
       return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false};
     case 'native-cpu': {
       await useCpuBackend();
-      // The native kernels are installed by engine/native.ts (issue: native CPU engine).
+      // The native kernels are installed by engine/native.ts.
       const native = await import('./native').catch(() => undefined);
       const autotune = opts.autotune ?? false;
       const result = native ? native.installNativeKernels(threads, {autotune}) : {ok: false as const, reason: 'the native engine module is missing'};
