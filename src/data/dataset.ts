@@ -124,11 +124,14 @@ function float32s(n: number, shared: boolean): Float32Array {
   return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
 }
 
-/** First `n` images of `raw`, as floats: (value * scale - mean[c]) / std[c]. */
-function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[], shared: boolean): Split {
+/**
+ * First `n` images of `raw`, as floats: (value * scale - mean[c]) / std[c]. With `inPlace`, a float array of
+ * exactly n images (freshly generated, owned by nobody else) is normalised where it lies instead of copied.
+ */
+function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[], shared: boolean, inPlace: boolean): Split {
   const px = shape.height * shape.width * shape.channels;
   const c = shape.channels;
-  const x = float32s(n * px, shared);
+  const x = inPlace && raw.x instanceof Float32Array && raw.x.length === n * px ? raw.x : float32s(n * px, shared);
   const src = raw.x;
   const mul = std.map((s) => scale / s);
   const add = mean.map((m, i) => -m / std[i]);
@@ -143,11 +146,13 @@ function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, me
 function rawDataset(cfg: DatasetConfig, opts: LoadOptions): RawDataset {
   if (cfg.name === 'synthetic') {
     const info = datasetInfo(cfg);
+    // Generated straight into the memory the finished split will use (normalised in place, see toSplit).
+    const alloc = (length: number) => float32s(length, !!opts.shared);
     return {
       shape: info.shape,
       classes: info.classes,
-      train: syntheticSplit(info.shape, info.classes, 'train', info.trainSize),
-      test: syntheticSplit(info.shape, info.classes, 'test', info.testSize),
+      train: syntheticSplit(info.shape, info.classes, 'train', info.trainSize, alloc),
+      test: syntheticSplit(info.shape, info.classes, 'test', info.testSize, alloc),
     };
   }
   const dir = resolveDatasetPath(cfg, opts)!;
@@ -210,8 +215,8 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
     name: cfg.name,
     shape: raw.shape,
     classes: raw.classes,
-    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std, !!opts.shared),
-    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std, !!opts.shared),
+    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std, !!opts.shared, cfg.name === 'synthetic'),
+    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std, !!opts.shared, cfg.name === 'synthetic'),
     mean: stats.mean,
     std: stats.std,
   };
