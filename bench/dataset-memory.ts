@@ -2,7 +2,7 @@
  * Peak memory of a CIFAR-size sweep on worker threads: two trials at once (resources.workers: 2, thread
  * executor) on synthetic 32x32x3 images, 50,000 for training and 10,000 for testing (the size of CIFAR-10),
  * through the same coordinator as `ablate run`. The network is tiny (CIFAR depth 8 at width 1/4), so the
- * dataset dominates: as normalised float32 it is 737 MB, and what matters is how many copies of it the
+ * dataset dominates: as normalised float32 it is 703 MiB, and what matters is how many copies of it the
  * process holds. The sweep is stopped once both trials have trained (both have their data), and the process's
  * peak resident size is printed.
  *

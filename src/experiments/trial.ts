@@ -175,6 +175,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
     };
     history.push(row);
     const last = epoch + 1 === train.epochs;
+    await nextTurn();
     const stop = !last && !!opts.shouldStop?.();
     if (last || stop || (train.checkpoint_every > 0 && (epoch + 1) % train.checkpoint_every === 0)) checkpoint(epoch + 1, 0);
     opts.emit({type: 'epoch', row});
