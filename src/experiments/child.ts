@@ -9,6 +9,8 @@ import {runJob, type TrialJob, type WorkerMessage} from './worker-task';
 
 const stop = new StopRequest();
 let busy = false;
+/** The stop signal received, if any: the worker ends after the trial in progress. */
+let signalled: string | undefined;
 /** Resolves once every message sent so far has been handed to the IPC channel. */
 let delivered: Promise<void> = Promise.resolve();
 
@@ -26,15 +28,16 @@ async function exitStopped(): Promise<never> {
 
 process.on('message', (msg: {type: 'run'; job: TrialJob} | {type: 'stop'}) => {
   if (msg.type === 'stop') {
-    stop.request('message');
+    stop.request();
     return;
   }
-  // A request by message ends the trial it was sent to; one by signal ends the worker.
-  if (stop.reason === 'message') stop.reset();
+  if (signalled) return; // exiting; the coordinator sees the exit and gives the job back
+  // A request by message ends the trial it was sent to, not the next one.
+  stop.reset();
   busy = true;
   void runJob(msg.job, stop.poll, send).then(() => {
     busy = false;
-    if (stop.requested && stop.reason !== 'message') return exitStopped();
+    if (signalled) return exitStopped();
   });
 });
 process.on('disconnect', () => process.exit(0));
@@ -42,7 +45,8 @@ process.on('disconnect', () => process.exit(0));
 const signals = stopSignals();
 for (const sig of signals) {
   process.on(sig, () => {
-    stop.request(sig);
+    signalled ??= sig;
+    stop.request();
     if (!busy) void exitStopped();
   });
 }

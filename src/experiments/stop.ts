@@ -54,26 +54,18 @@ export function stopSignals(env: NodeJS.ProcessEnv = process.env): StopSignal[] 
 
 /** A stop request within one process: set by a message or a signal, polled by the trial after every step. */
 export class StopRequest {
-  private why: string | undefined;
+  private requested = false;
 
-  /** Ask the running trial to checkpoint and stop; `reason` says what asked (a message, a signal name). */
-  request(reason: string): void {
-    this.why ??= reason;
-  }
-
-  get requested(): boolean {
-    return this.why !== undefined;
-  }
-
-  get reason(): string | undefined {
-    return this.why;
+  /** Ask the running trial to checkpoint and stop at its next step. */
+  request(): void {
+    this.requested = true;
   }
 
   /** Forget an earlier request (a new trial starts). */
   reset(): void {
-    this.why = undefined;
+    this.requested = false;
   }
 
   /** The poll function a trial takes (RunTrialOptions.shouldStop). */
-  readonly poll = (): boolean => this.why !== undefined;
+  readonly poll = (): boolean => this.requested;
 }
