@@ -84,6 +84,11 @@ export const resourcesSchema = z
     trials_per_gpu: z.number().int().min(1).max(64).default(1),
     /** torch engine: compile the network with torch.compile (PyTorch 2). */
     compile: z.boolean().default(false),
+    /**
+     * native-cpu: choose each convolution's kernel by timing the candidates (faster on some machines). Off by
+     * default, so that the same study, seed, engine and machine give bit-identical metrics; recorded per trial.
+     */
+    autotune: z.boolean().default(false),
     /** Extra attempts for a trial whose worker crashed (exit, out of memory). Diverged trials are results, never retried. */
     retries: z.number().int().min(0).max(100).default(1),
   })
@@ -457,7 +462,7 @@ function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
 
 /** Slots and threads actually used, from the config and the machine. */
 export function resolveResources(
-  r: Omit<ResourcesConfig, 'trials_per_gpu' | 'compile' | 'gpus'> & {trials_per_gpu?: number; gpus?: number[]},
+  r: Omit<ResourcesConfig, 'trials_per_gpu' | 'compile' | 'gpus' | 'autotune'> & {trials_per_gpu?: number; gpus?: number[]},
   cores = os.availableParallelism(),
 ): {
   workers: number;

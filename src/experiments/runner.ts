@@ -37,6 +37,7 @@ export interface Plan {
     device?: 'cuda' | 'cpu';
     python?: string;
     compile: boolean;
+    autotune: boolean;
   };
   hash: string;
 }
@@ -47,6 +48,8 @@ export interface PlanOptions {
   maxTrials?: number;
   engine?: EngineChoice;
   workers?: number;
+  /** Override resources.autotune. */
+  autotune?: boolean;
 }
 
 /** Validate and expand a study without touching the database. */
@@ -81,7 +84,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   }
   const resources = {
     ...resolveResources({...r, gpus, workers: opts.workers ?? r.workers, engine}),
-    engine, engineReason, retries: r.retries, compile: r.compile, ...torch,
+    engine, engineReason, retries: r.retries, compile: r.compile, autotune: opts.autotune ?? r.autotune, ...torch,
   };
   // Never more than trials_per_gpu slots on one GPU (a study written for CPU workers may ask for more).
   if (resources.gpus) resources.workers = Math.min(resources.workers, resources.gpus.length * r.trials_per_gpu);
@@ -149,6 +152,8 @@ const FORCE_AFTER_MS = 25_000;
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
   checkEngineInstalled(plan.resources.engine);
+  // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
+  if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
@@ -195,6 +200,8 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     executor = resources.engine === 'torch'
       ? (await import('./torch-executor')).createTorchExecutor({
         workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, compile: resources.compile,
+        // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
+        deterministic: !resources.autotune,
       })
       : await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
 
@@ -258,7 +265,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        {
+          trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
+          checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`),
+        },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );
