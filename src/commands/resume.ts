@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import type {RunResult} from '../experiments/runner';
 import {UsageError} from '../errors';
 
 export default class Resume extends BaseCommand {
@@ -10,6 +11,8 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
 
   static examples = ['<%= config.bin %> resume', '<%= config.bin %> resume depth-sweep', '<%= config.bin %> resume 3 --retry-failed'];
 
+  static enableJsonFlag = true;
+
   static args = {
     sweep: Args.string({description: 'sweep name or id (default: latest)'}),
   };
@@ -19,7 +22,7 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
   };
 
-  async run(): Promise<void> {
+  async run(): Promise<RunResult> {
     const {args, flags} = await this.parse(Resume);
     const {openDb} = await import('../store/db');
     const db = openDb(flags.db, {readonly: true});
@@ -33,8 +36,12 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
       {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers},
-      (line) => this.log(line),
+      ...this.progressOutput(),
     );
-    if (result.exitCode !== 0) this.exit(result.exitCode);
+    if (result.exitCode !== 0) {
+      if (this.jsonEnabled()) this.logJson(result);
+      this.exit(result.exitCode);
+    }
+    return result;
   }
 }

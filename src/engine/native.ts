@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import {addonPath} from './available';
 import {type BatchNormTrainResult, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
 
 /** The addon's JavaScript surface (native/src/addon.cc). */
@@ -55,10 +56,7 @@ export const SGD_UPDATE = 'SgdMomentumUpdate';
 
 const BACKEND = 'cpu';
 
-/** Where the addon is looked for; ABLATE_NATIVE_ADDON overrides it (tests use it to simulate a missing build). */
-export function addonPath(): string {
-  return process.env.ABLATE_NATIVE_ADDON ?? path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'ablate_native.node');
-}
+export {addonPath};
 
 let addon: NativeAddon | undefined;
 
