@@ -137,6 +137,8 @@ export function exampleStudies(): string[] {
   }
 }
 
+const looksLikeName = (arg: string) => arg !== '' && !arg.includes('/') && !arg.includes(path.sep);
+
 /**
  * What a study argument names: a file that exists is that file (a path works from any folder, as it
  * always did); otherwise a bare name (`depth-sweep`, `depth-sweep.yaml`) is the example study of that
@@ -144,7 +146,7 @@ export function exampleStudies(): string[] {
  */
 export function resolveStudyFile(arg: string): string {
   if (fs.existsSync(arg)) return arg;
-  if (arg !== '' && !arg.includes('/') && !arg.includes(path.sep)) {
+  if (looksLikeName(arg)) {
     const example = path.join(EXAMPLE_STUDIES_DIR, `${arg.replace(/\.ya?ml$/, '')}.yaml`);
     if (fs.existsSync(example)) return example;
   }
@@ -161,7 +163,7 @@ export function loadStudy(arg: string): LoadedStudy {
     const code = (e as NodeJS.ErrnoException).code;
     const examples = exampleStudies();
     throw new UsageError(
-      code === 'ENOENT' ? `no study file at ${file}, and no example study of that name` : `cannot read ${file}: ${(e as Error).message}`,
+      code === 'ENOENT' ? `no study file at ${file}${looksLikeName(arg) ? ', and no example study of that name' : ''}` : `cannot read ${file}: ${(e as Error).message}`,
       {hint: `give the path of a YAML study, or the name of an example study (${examples.join(', ')}); ablate init writes one to start from`},
     );
   }
