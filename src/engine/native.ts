@@ -56,8 +56,6 @@ export const SGD_UPDATE = 'SgdMomentumUpdate';
 
 const BACKEND = 'cpu';
 
-export {addonPath};
-
 let addon: NativeAddon | undefined;
 
 /**

@@ -101,7 +101,7 @@ describe('the packed package', {skip: SLOW}, () => {
     assert.equal((JSON.parse(plan.out) as {name: string}).name, 'mine');
   });
 
-  test('installs as a dependency without the native build; npx ablate says once which engine it uses and how to get the fast one', () => {
+  test('installs as a dependency without the native build; ablate says once which engine it uses and how to get the fast one', () => {
     const project = path.join(work, 'project');
     fs.mkdirSync(project);
     // npm 11.16+ asks a project to name the dependencies whose install scripts may run.
@@ -114,15 +114,28 @@ describe('the packed package', {skip: SLOW}, () => {
     const version = ok(sh('npx', ['ablate', 'version'], {cwd: project}), 'npx ablate version');
     assert.ok(version.out.includes(`native-cpu     unavailable: not built (apt-get install g++ make libdnnl-dev, then node ${script})`), version.out);
 
-    const run = ok(sh('npx', ['ablate', 'run', 'smoke'], {cwd: project}), 'npx ablate run smoke');
-    console.log(`# npx ablate run smoke (tfjs-cpu): ${run.seconds.toFixed(0)}s`);
-    assert.match(run.out, /sweep smoke \(id 1\): 8 done/);
+    // The example studies resolve here too; training one trial of a tiny study of the project's own keeps
+    // the slow pure-JavaScript engine to seconds (the smoke study takes it many minutes).
+    const plan = ok(sh('npx', ['ablate', 'plan', 'smoke', '--json'], {cwd: project}), 'npx ablate plan smoke');
+    assert.equal((JSON.parse(plan.out) as {trials: unknown[]}).trials.length, 8);
+    fs.writeFileSync(path.join(project, 'tiny.yaml'), [
+      'name: tiny',
+      'dataset: {name: synthetic, image: [8, 8, 3], classes: 2, train_size: 16, test_size: 8}',
+      'model: {family: cifar, depth: 8, width: 0.25}',
+      'train: {epochs: 1, batch_size: 8}',
+      'seeds: [1, 2]',
+      'resources: {workers: 2}',  // two workers, one warning
+      '',
+    ].join('\n'));
+    const run = ok(sh('npx', ['ablate', 'run', 'tiny.yaml'], {cwd: project, timeoutS: 900}), 'npx ablate run tiny.yaml');
+    console.log(`# npx ablate run tiny.yaml (tfjs-cpu): ${run.seconds.toFixed(0)}s`);
+    assert.match(run.out, /sweep tiny \(id 1\): 2 done/);
     const warnings = run.err.match(/^warning: .*$/gm) ?? [];
     assert.equal(warnings.length, 1, run.err);
     assert.match(warnings[0], /native-cpu engine unavailable \(the native addon is not built .*\); training on the slow pure-JavaScript tfjs-cpu engine\. For the fast one: apt-get install g\+\+ make libdnnl-dev, then node /);
     assert.ok(warnings[0].endsWith(script), warnings[0]);
     const report = ok(sh('npx', ['ablate', 'report', '--json'], {cwd: project}), 'npx ablate report');
-    assert.equal((JSON.parse(report.out) as {sweep: {name: string}}).sweep.name, 'smoke');
-    assertOnlyResults(project, ['package.json', 'package-lock.json', 'node_modules']);
+    assert.equal((JSON.parse(report.out) as {sweep: {name: string}}).sweep.name, 'tiny');
+    assertOnlyResults(project, ['package.json', 'package-lock.json', 'node_modules', 'tiny.yaml']);
   });
 });
