@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import type {RunResult} from '../experiments/runner';
 import {ENGINE_NAMES} from '../engine/names';
 
@@ -36,6 +37,8 @@ result), 1 when some failed, 2 for a bad study file.`;
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
     engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
+    autotune: Flags.boolean({description: 'native-cpu: choose convolution kernels by timing them (faster on some machines; results then differ in the last bits between runs)'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -51,6 +54,8 @@ result), 1 when some failed, 2 for a bad study file.`;
         retryFailed: flags['retry-failed'],
         engine: flags.engine,
         workers: flags.workers,
+        maxTrials: flags['max-trials'],
+        autotune: flags.autotune || undefined,
         checkpointDir: flags['checkpoint-dir'],
       },
       ...this.progressOutput(),

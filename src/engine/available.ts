@@ -5,14 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ENGINE_NAMES, needsProcess, type EngineName} from './names';
+import {addonPath} from './native-addon';
 
 /** The folder ablate is installed in: a clone, a project's node_modules/ablate, or a global prefix's. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
-
-/** Where the addon is looked for; ABLATE_NATIVE_ADDON overrides it (tests use it to simulate a missing build). */
-export function addonPath(): string {
-  return process.env.ABLATE_NATIVE_ADDON ?? path.join(PACKAGE_ROOT, 'native', 'build', 'Release', 'ablate_native.node');
-}
 
 const buildScript = path.join(PACKAGE_ROOT, 'scripts', 'build-native.js');
 

@@ -25,20 +25,24 @@ export interface Plan {
   study: LoadedStudy;
   name: string;
   trials: PlannedTrial[];
-  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number; autotune: boolean};
   hash: string;
 }
 
 export interface PlanOptions {
   smoke?: boolean;
+  /** Refuse grids of more trials than this (default: sweep.DEFAULT_MAX_TRIALS). */
+  maxTrials?: number;
   engine?: EngineName;
   workers?: number;
+  /** Override resources.autotune. */
+  autotune?: boolean;
 }
 
 /** Validate and expand a study without touching the database. */
 export function planStudy(configPath: string, opts: PlanOptions & {configText?: string} = {}): Plan {
   const study = opts.configText !== undefined ? parseStudy(opts.configText, configPath) : loadStudy(configPath);
-  const specs = expandStudy(study, {smoke: opts.smoke});
+  const specs = expandStudy(study, {smoke: opts.smoke, maxTrials: opts.maxTrials});
   const trials = specs.map((spec) => {
     const modelSpec = resolveModelSpec(spec.model);
     const info = datasetInfo(spec.dataset);
@@ -46,7 +50,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries, autotune: opts.autotune ?? r.autotune};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -109,6 +113,8 @@ const FORCE_AFTER_MS = 25_000;
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
   checkEngineInstalled(plan.resources.engine);
+  // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
+  if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
@@ -214,7 +220,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        {
+          trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
+          checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`),
+        },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );
@@ -233,6 +242,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'resumed') store.event(sweep.id, row.id, 'resumed', `from its checkpoint after ${ev.epoch} epoch(s) and ${ev.step} step(s) of the next`);
       if (ev.type === 'engine') {
         store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
         if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);
