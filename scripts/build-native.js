@@ -11,7 +11,8 @@ const root = path.join(__dirname, '..');
 const nativeDir = path.join(root, 'native');
 const addon = path.join(nativeDir, 'build', 'Release', 'ablate_native.node');
 const log = path.join(os.tmpdir(), `ablate-native-build-${process.pid}.log`);
-const INSTALL_HINT = 'apt-get install g++ make libdnnl-dev, then npm rebuild';
+// This file's own path: right in a clone, in a project's node_modules/ablate and in a global install alike.
+const INSTALL_HINT = `apt-get install g++ make libdnnl-dev, then node ${/\s/.test(__filename) ? JSON.stringify(__filename) : __filename}`;
 
 function done(message) {
   console.log(`ablate: ${message}`);
@@ -45,7 +46,7 @@ function main() {
   try {
     require.resolve('node-addon-api/package.json', {paths: [root]});
   } catch {
-    done('native CPU kernels not built: the node-addon-api package is missing (npm install node-addon-api, then npm rebuild)');
+    done(`native CPU kernels not built: the node-addon-api package is missing (npm install node-addon-api, then node ${__filename})`);
   }
 
   // npm exports the path of its bundled node-gyp to install scripts; otherwise look beside npm.

@@ -1,7 +1,7 @@
 /**
- * Shared base of every command: the `--db` flag and one `catch` that turns known errors into
- * one-line messages with a "Try this:" hint and an exit code (2 bad input, 1 environment).
- * Unknown errors are bugs and keep their stack.
+ * Shared bases of the commands: one `catch` that turns known errors into one-line messages with a
+ * "Try this:" hint and an exit code (2 bad input, 1 environment), and for the commands that use the
+ * store, the `--db` flag. Unknown errors are bugs and keep their stack.
  */
 import {Command, Flags} from '@oclif/core';
 import {AblateError} from './errors';
@@ -9,7 +9,20 @@ import {DEFAULT_DB} from './store/db';
 
 export {DEFAULT_DB};
 
-export abstract class BaseCommand extends Command {
+/** A command that touches no database (init, version). */
+export abstract class AblateCommand extends Command {
+  protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {
+    if (err instanceof AblateError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`Try this: ${err.hint}\n`);
+      return this.exit(err.exitCode);
+    }
+    return super.catch(err);
+  }
+}
+
+/** A command that reads or writes the store. */
+export abstract class BaseCommand extends AblateCommand {
   static baseFlags = {
     db: Flags.string({
       description: 'SQLite file that holds sweeps, trials and metrics',
@@ -18,12 +31,9 @@ export abstract class BaseCommand extends Command {
     }),
   };
 
-  protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {
-    if (err instanceof AblateError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`Try this: ${err.hint}\n`);
-      return this.exit(err.exitCode);
-    }
-    return super.catch(err);
+  /** Where `run` and `resume` write progress and closing lines: stdout, or stderr when stdout carries --json. */
+  protected progressOutput(): [log: (line: string) => void, out: NodeJS.WriteStream] {
+    if (this.jsonEnabled()) return [(line) => process.stderr.write(`${line}\n`), process.stderr];
+    return [(line) => this.log(line), process.stdout];
   }
 }

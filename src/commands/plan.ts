@@ -11,15 +11,15 @@ the model, trainable parameters (params) and multiply-accumulates per image (mac
 connected). Touches no database.`;
 
   static examples = [
-    '<%= config.bin %> plan configs/depth-sweep.yaml',
-    '<%= config.bin %> plan configs/cardinality-sweep.yaml --json',
-    '<%= config.bin %> plan configs/depth-sweep.yaml --smoke',
+    '<%= config.bin %> plan depth-sweep',
+    '<%= config.bin %> plan cardinality-sweep --json',
+    '<%= config.bin %> plan my-study/study.yaml --smoke',
   ];
 
   static enableJsonFlag = true;
 
   static args = {
-    config: Args.string({description: 'YAML study file', required: true}),
+    config: Args.string({description: 'YAML study file, or the name of an example study (smoke, depth-sweep, ...)', required: true}),
   };
 
   static flags = {

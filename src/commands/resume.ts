@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
 import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
+import type {RunResult} from '../experiments/runner';
 import {UsageError} from '../errors';
 
 export default class Resume extends BaseCommand {
@@ -10,6 +11,8 @@ export default class Resume extends BaseCommand {
 trains what is not finished, exactly as \`ablate run\` on the original file would.`;
 
   static examples = ['<%= config.bin %> resume', '<%= config.bin %> resume depth-sweep', '<%= config.bin %> resume 3 --retry-failed'];
+
+  static enableJsonFlag = true;
 
   static args = {
     sweep: Args.string({description: 'sweep name or id (default: latest)'}),
@@ -21,7 +24,7 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
     'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
   };
 
-  async run(): Promise<void> {
+  async run(): Promise<RunResult> {
     const {args, flags} = await this.parse(Resume);
     const {openDb} = await import('../store/db');
     const db = openDb(flags.db, {readonly: true});
@@ -35,8 +38,12 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
       {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers, maxTrials: flags['max-trials']},
-      (line) => this.log(line),
+      ...this.progressOutput(),
     );
-    if (result.exitCode !== 0) this.exit(result.exitCode);
+    if (result.exitCode !== 0) {
+      if (this.jsonEnabled()) this.logJson(result);
+      this.exit(result.exitCode);
+    }
+    return result;
   }
 }

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
 import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
+import type {RunResult} from '../experiments/runner';
 import {ENGINE_CHOICES} from '../engine/names';
 
 export default class Run extends BaseCommand {
@@ -16,14 +17,18 @@ with code 130 (143); a second one exits at once. Exit code 0 when every trial fi
 result), 1 when some failed, 2 for a bad study file.`;
 
   static examples = [
-    {description: 'Run the main study', command: '<%= config.bin %> run configs/depth-sweep.yaml'},
-    {description: 'Check in seconds that every trial of a study builds and trains (tiny sizes)', command: '<%= config.bin %> run configs/depth-sweep.yaml --smoke'},
-    {description: 'Re-run the failed trials of a finished sweep', command: '<%= config.bin %> run configs/smoke.yaml --retry-failed'},
-    {description: 'Start over under the same name after changing the study', command: '<%= config.bin %> run configs/smoke.yaml --new'},
+    {description: 'Run an example study by name', command: '<%= config.bin %> run depth-sweep'},
+    {description: 'Run your own study file', command: '<%= config.bin %> run my-study/study.yaml'},
+    {description: 'Check in seconds that every trial of a study builds and trains (tiny sizes)', command: '<%= config.bin %> run depth-sweep --smoke'},
+    {description: 'Re-run the failed trials of a finished sweep', command: '<%= config.bin %> run smoke --retry-failed'},
+    {description: 'Start over under the same name after changing the study', command: '<%= config.bin %> run my-study/study.yaml --new'},
+    {description: 'Print the final counts as JSON (progress goes to stderr)', command: '<%= config.bin %> run smoke --json'},
   ];
 
+  static enableJsonFlag = true;
+
   static args = {
-    config: Args.string({description: 'YAML study file (see configs/)', required: true}),
+    config: Args.string({description: 'YAML study file, or the name of an example study (smoke, depth-sweep, ...)', required: true}),
   };
 
   static flags = {
@@ -37,7 +42,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
-  async run(): Promise<void> {
+  async run(): Promise<RunResult> {
     const {args, flags} = await this.parse(Run);
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
@@ -53,8 +58,12 @@ result), 1 when some failed, 2 for a bad study file.`;
         autotune: flags.autotune || undefined,
         checkpointDir: flags['checkpoint-dir'],
       },
-      (line) => this.log(line),
+      ...this.progressOutput(),
     );
-    if (result.exitCode !== 0) this.exit(result.exitCode);
+    if (result.exitCode !== 0) {
+      if (this.jsonEnabled()) this.logJson(result);
+      this.exit(result.exitCode);
+    }
+    return result;
   }
 }

@@ -4,6 +4,8 @@
  */
 import * as os from 'node:os';
 import {ENGINE_NAMES, type EngineName} from './names';
+import {NATIVE_BUILD_HINT} from './available';
+import {loadAddon} from './native-addon';
 import {chooseAutoEngine, probeTorch} from './torch';
 
 export interface EngineStatus {
@@ -30,8 +32,8 @@ function status(name: EngineName): EngineStatus {
   switch (name) {
     case 'native-cpu': {
       if (!tfjs) return {name, available: false, version: null, device: null, note: 'TensorFlow.js (@tensorflow/tfjs-core) is not installed; npm ci'};
-      const loaded = (require('./native') as typeof import('./native')).loadAddon();
-      if (!loaded.ok) return {name, available: false, version: null, device: null, note: `${loaded.reason}; apt-get install g++ make libdnnl-dev, then node scripts/build-native.js`};
+      const loaded = loadAddon();
+      if (!loaded.ok) return {name, available: false, version: null, device: null, note: `${loaded.reason}; ${NATIVE_BUILD_HINT}`};
       const info = loaded.addon.info();
       return {name, available: true, version: `tfjs ${tfjs}, oneDNN ${info.dnnl}`, device: `${cpuModel()} (${info.isa})`, note: ''};
     }

@@ -13,6 +13,7 @@ import type {EngineName} from './names';
 
 export {ENGINE_NAMES, checkEngineInstalled, type EngineName} from './names';
 import {checkEngineInstalled} from './names';
+import {NATIVE_BUILD_HINT} from './available';
 
 export interface EngineInfo {
   /** The engine asked for. */
@@ -71,7 +72,7 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
       return {
         requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false,
         warning: `native-cpu engine unavailable (${result.reason}); training on the slow pure-JavaScript tfjs-cpu engine. ` +
-          'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) then run `node scripts/build-native.js` in the ablate folder (npm install runs it too).',
+          `For the fast one: ${NATIVE_BUILD_HINT}`,
       };
     }
     case 'torch':

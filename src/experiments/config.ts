@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import {isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node as YamlNode} from 'yaml';
 import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
@@ -146,16 +147,47 @@ export interface LoadedStudy {
   raw: Record<string, unknown>;
 }
 
-/** Read and validate a study file. Throws ConfigError with every problem found. */
-export function loadStudy(file: string): LoadedStudy {
+/** The example studies that ship with ablate: configs/ of the package, found from any folder by name. */
+export const EXAMPLE_STUDIES_DIR = path.resolve(__dirname, '..', '..', '..', 'configs');
+
+/** Names of the example studies (`smoke`, `depth-sweep`, ...). */
+export function exampleStudies(): string[] {
+  try {
+    return fs.readdirSync(EXAMPLE_STUDIES_DIR).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort();
+  } catch {
+    return [];
+  }
+}
+
+const looksLikeName = (arg: string) => arg !== '' && !arg.includes('/') && !arg.includes(path.sep);
+
+/**
+ * What a study argument names: a file that exists is that file (a path works from any folder, as it
+ * always did); otherwise a bare name (`depth-sweep`, `depth-sweep.yaml`) is the example study of that
+ * name. Anything else is returned as given, for loadStudy to report.
+ */
+export function resolveStudyFile(arg: string): string {
+  if (fs.existsSync(arg)) return arg;
+  if (looksLikeName(arg)) {
+    const example = path.join(EXAMPLE_STUDIES_DIR, `${arg.replace(/\.ya?ml$/, '')}.yaml`);
+    if (fs.existsSync(example)) return example;
+  }
+  return arg;
+}
+
+/** Read and validate a study file, given as a path or as the name of an example study. Throws ConfigError with every problem found. */
+export function loadStudy(arg: string): LoadedStudy {
+  const file = resolveStudyFile(arg);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `no study file at ${file}` : `cannot read ${file}: ${(e as Error).message}`, {
-      hint: 'give the path of a YAML study, e.g. configs/smoke.yaml (ls configs/)',
-    });
+    const examples = exampleStudies();
+    throw new UsageError(
+      code === 'ENOENT' ? `no study file at ${file}${looksLikeName(arg) ? ', and no example study of that name' : ''}` : `cannot read ${file}: ${(e as Error).message}`,
+      {hint: `give the path of a YAML study, or the name of an example study (${examples.join(', ')}); ablate init writes one to start from`},
+    );
   }
   return parseStudy(text, file);
 }
@@ -180,7 +212,7 @@ export function parseStudy(text: string, file = '<study>'): LoadedStudy {
   }
   const raw = plainValue(doc, file, locateNode);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(file, [{path: '', message: 'a study file is a YAML mapping with at least `name` and `dataset` (see configs/smoke.yaml)', line: 1, column: 1}]);
+    throw new ConfigError(file, [{path: '', message: 'a study file is a YAML mapping with at least `name` and `dataset` (see the example studies: ablate init writes one)', line: 1, column: 1}]);
   }
   const issues: ConfigIssue[] = [];
   const parsed = studySchema.safeParse(raw);

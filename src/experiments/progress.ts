@@ -134,10 +134,17 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
   };
 }
 
-/** `ablate run` and `ablate resume`: run with live progress, then the closing lines. */
-export async function runWithProgress(opts: Omit<RunOptions, 'reporter' | 'handleSignals'>, log: (line: string) => void): Promise<RunResult> {
+/**
+ * `ablate run` and `ablate resume`: run with live progress, then the closing lines. The progress goes
+ * to `out` (stderr when stdout carries --json).
+ */
+export async function runWithProgress(
+  opts: Omit<RunOptions, 'reporter' | 'handleSignals'>,
+  log: (line: string) => void,
+  out: NodeJS.WriteStream = process.stdout,
+): Promise<RunResult> {
   const {runStudy} = await import('./runner');
-  const reporter = createReporter();
+  const reporter = createReporter(out);
   const result = await runStudy({...opts, handleSignals: true, reporter}).finally(() => reporter.close());
   const c = result.counts;
   log(

@@ -168,7 +168,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
   try {
     const {sweep} = store.openSweep({
       name: plan.name,
-      configPath: opts.configText !== undefined ? opts.configPath : path.resolve(opts.configPath),
+      configPath: opts.configText !== undefined ? opts.configPath : path.resolve(plan.study.file),
       yaml: plan.study.text,
       hash: plan.hash,
       smoke: opts.smoke,

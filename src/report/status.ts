@@ -167,7 +167,7 @@ function progress(s: SweepStatus): string {
 }
 
 export function renderStatus(report: StatusReport): string {
-  if (report.sweeps.length === 0) return 'no sweeps yet; start one with: ablate run configs/smoke.yaml\n';
+  if (report.sweeps.length === 0) return 'no sweeps yet; start one with: ablate run smoke\n';
   const overview: TextTable = {
     head: ['id', 'sweep', 'status', 'created', 'pending', 'running', 'done', 'failed', 'diverged', 'finished'],
     align: ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],

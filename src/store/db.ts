@@ -125,7 +125,7 @@ export function openDb(file: string, opts: OpenOptions = {}): Db {
     checkLocalDisk(file);
     if (opts.readonly) {
       if (!fs.existsSync(file)) {
-        throw new UsageError(`no database at ${file}`, {hint: 'run a study first (ablate run configs/smoke.yaml) or name another file with --db'});
+        throw new UsageError(`no database at ${file}`, {hint: 'run a study first (ablate run smoke) or name another file with --db'});
       }
     } else {
       try {

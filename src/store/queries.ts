@@ -123,7 +123,7 @@ export function getSweep(db: Db, id: number): SweepRow | undefined {
 export function resolveSweep(db: Db, ref?: string): SweepRow {
   const sweeps = listSweeps(db);
   if (sweeps.length === 0) {
-    throw new UsageError('the database holds no sweeps yet', {hint: 'run a study first: ablate run configs/smoke.yaml'});
+    throw new UsageError('the database holds no sweeps yet', {hint: 'run a study first: ablate run smoke'});
   }
   if (ref === undefined || ref === '') return sweeps[sweeps.length - 1];
   if (/^\d+$/.test(ref)) {

@@ -29,6 +29,8 @@ test('a missing addon falls back to tfjs-cpu with a warning that says what to in
   assert.match(info.warning ?? '', /native-cpu engine unavailable/);
   assert.match(info.warning ?? '', /not built/);
   assert.match(info.warning ?? '', /libdnnl-dev/);
+  // The build script of this installation, by its absolute path: right from any folder, for a clone or an npm install.
+  assert.ok((info.warning ?? '').includes(`then node ${path.resolve(__dirname, '..', '..', '..', 'scripts', 'build-native.js')}`), info.warning);
 });
 
 test('an addon that cannot load falls back the same way and names the loader error', () => {
