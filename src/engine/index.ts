@@ -5,6 +5,7 @@
  *  - tfjs-cpu: the pure-JavaScript reference.
  *  - tfjs-node, tfjs-node-gpu: loaded only where installed.
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import {setOpImpls} from './ops';
 import './gradients';
@@ -21,8 +22,20 @@ export interface EngineInfo {
   name: EngineName;
   backend: string;
   threads: number;
+  /** Versions of what computes the numbers (tfjs, oneDNN, ...), and the processor; stored with every trial. */
+  versions: Record<string, string>;
   /** Set when the engine fell back or degraded; shown once to the user. */
   warning?: string;
+}
+
+/** What every engine of this process shares: Node.js, tfjs-core and the processor. */
+function baseVersions(): Record<string, string> {
+  return {node: process.versions.node, 'tfjs-core': tf.version_core, cpu: os.cpus()[0]?.model?.trim() ?? 'unknown'};
+}
+
+function nativeVersions(native: typeof import('./native') | undefined): Record<string, string> {
+  const info = native?.nativeInfo();
+  return info ? {oneDNN: info.dnnl, 'cpu runtime': info.cpuRuntime, isa: info.isa} : {};
 }
 
 async function useCpuBackend(): Promise<void> {
@@ -40,16 +53,16 @@ export async function initEngine(requested: EngineName, threads: number): Promis
       (await import('./native')).uninstallNativeKernels();
       setOpImpls(undefined);
       await useCpuBackend();
-      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1};
+      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, versions: baseVersions()};
     case 'native-cpu': {
       await useCpuBackend();
       // The native kernels are installed by engine/native.ts (issue: native CPU engine).
       const native = await import('./native').catch(() => undefined);
       const result = native ? native.installNativeKernels(threads) : {ok: false as const, reason: 'the native engine module is missing'};
-      if (result.ok) return {requested, name: 'native-cpu', backend: 'cpu', threads};
+      if (result.ok) return {requested, name: 'native-cpu', backend: 'cpu', threads, versions: {...baseVersions(), ...nativeVersions(native)}};
       setOpImpls(undefined);
       return {
-        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1,
+        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, versions: baseVersions(),
         warning: `native-cpu engine unavailable (${result.reason}); training on the slow pure-JavaScript tfjs-cpu engine. ` +
           'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) then run `node scripts/build-native.js` in the ablate folder (npm install runs it too).',
       };
@@ -57,11 +70,11 @@ export async function initEngine(requested: EngineName, threads: number): Promis
     case 'tfjs-node':
     case 'tfjs-node-gpu': {
       checkEngineInstalled(requested);
-      require(`@tensorflow/${requested}`);
+      const pkg = require(`@tensorflow/${requested}`) as {version?: Record<string, string>};
       setOpImpls(undefined);
       await tf.setBackend('tensorflow');
       await tf.ready();
-      return {requested, name: requested, backend: 'tensorflow', threads};
+      return {requested, name: requested, backend: 'tensorflow', threads, versions: {...baseVersions(), [requested]: pkg.version?.[requested] ?? 'unknown'}};
     }
   }
 }

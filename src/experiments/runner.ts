@@ -9,6 +9,7 @@ import {countMacs, countParams, describeModel, resolveModelSpec} from '../models
 import {EnvironmentError} from '../errors';
 import {Store, type TrialRow} from '../store/store';
 import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
+import {checkpointPath} from './checkpoint';
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
@@ -83,7 +84,7 @@ export interface RunOptions extends PlanOptions {
   /** Queue failed trials of this sweep again. */
   retryFailed?: boolean;
   reporter?: RunReporter;
-  /** Folder for checkpoints; default: `checkpoints/` beside the database. */
+  /** Folder for checkpoints (one subfolder per store and sweep); default: `checkpoints/` beside the database. */
   checkpointDir?: string;
   /** Seconds after which another host's running trial counts as abandoned. */
   staleAfterS?: number;
@@ -109,11 +110,13 @@ const FORCE_AFTER_MS = 25_000;
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
   checkEngineInstalled(plan.resources.engine);
+  // A relative dataset.path names a folder beside the study file (for resume: where the file was).
+  const dataDir = path.dirname(path.resolve(opts.configPath));
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
     const id = JSON.stringify(spec.dataset);
-    if (!checked.has(id)) checkDatasetFiles(spec.dataset);
+    if (!checked.has(id)) checkDatasetFiles(spec.dataset, {baseDir: dataDir});
     checked.add(id);
   }
   const rep = opts.reporter ?? {};
@@ -126,6 +129,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       configPath: opts.configText !== undefined ? opts.configPath : path.resolve(opts.configPath),
       yaml: plan.study.text,
       hash: plan.hash,
+      engine: plan.resources.engine,
       smoke: opts.smoke,
       forceNew: opts.forceNew,
     });
@@ -212,9 +216,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const row = store.claimNext(sweep.id, slot, process.pid);
       if (!row) return false;
       const spec = JSON.parse(row.spec_json) as TrialSpec;
+      const identity = {store: store.id, sweep: sweep.id, trial: row.key};
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: checkpointPath(checkpointDir, identity), checkpointIdentity: identity, dataDir},
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );
@@ -234,12 +239,18 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
       if (ev.type === 'engine') {
-        store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
-        if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);
+        const mixed = store.recordEngine(row.id, {pid: ev.pid, engine: ev.engine, device: ev.device, slot: row.slot});
         if (ev.engine.warning && !warned) {
           warned = true;
           rep.warn?.(ev.engine.warning);
         }
+        if (mixed && mixed.length > 0) {
+          rep.warn?.(`trial ${row.id} runs on ${ev.engine.name}, but its variant (or an earlier attempt of it) ran on ${mixed.join(', ')}; ablate report marks the variant`);
+        }
+      }
+      if (ev.type === 'checkpoint-ignored') {
+        store.event(sweep.id, row.id, 'checkpoint-ignored', ev.reason);
+        rep.warn?.(ev.reason);
       }
       rep.trialEvent?.(row, ev);
     };
@@ -259,14 +270,14 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         failHard(err);
         return;
       }
-      const current = store.trial(row.id);
-      if (err instanceof WorkerCrash && current.attempt <= resources.retries && !stopping) {
-        store.finishTrial(row.id, 'pending', {event: 'retry', eventMessage: `${err.message}; retrying (attempt ${current.attempt + 1} of ${resources.retries + 1})`});
-        rep.trialEnd?.(row, 'retry', err.message);
-        return;
-      }
       if (err instanceof WorkerCrash && stopping) {
         store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: err.message});
+        return;
+      }
+      if (err instanceof WorkerCrash) {
+        // Only crashes count against resources.retries; stops and resumes do not.
+        const crash = store.crashTrial(row.id, err.message, resources.retries);
+        if (crash) rep.trialEnd?.(row, crash.outcome === 'retry' ? 'retry' : 'failed', err.message);
         return;
       }
       const message = err instanceof TrialFailure || err instanceof WorkerCrash ? err.message : String(err?.stack ?? err);

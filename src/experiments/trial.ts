@@ -9,7 +9,7 @@ import {initEngine, releaseEngineMemory, type EngineInfo, type EngineName} from 
 import {buildModel, resolveModelSpec} from '../models';
 import type {Model} from '../models/types';
 import type {EpochRow} from '../store/store';
-import {loadCheckpoint, saveCheckpoint, type CheckpointState, type PartialEpoch} from './checkpoint';
+import {loadCheckpoint, saveCheckpoint, type CheckpointIdentity, type CheckpointState, type PartialEpoch} from './checkpoint';
 import {Sgd} from './optimizer';
 import {learningRate} from './schedule';
 import type {TrialSpec} from './sweep';
@@ -17,7 +17,9 @@ import type {TrialSpec} from './sweep';
 export type TrialEvent =
   | {type: 'engine'; engine: EngineInfo; pid: number; device: string | null}
   | {type: 'progress'; epoch: number; step: number; steps: number; loss: number; imagesPerSec: number}
-  | {type: 'epoch'; row: EpochRow};
+  | {type: 'epoch'; row: EpochRow}
+  /** A checkpoint at the trial's place that is not its own (another store, sweep or trial): not resumed from. */
+  | {type: 'checkpoint-ignored'; file: string; reason: string};
 
 export interface TrialOutcome {
   /** stopped: interrupted on request after a checkpoint; the trial is resumable. */
@@ -31,6 +33,10 @@ export interface RunTrialOptions {
   threads: number;
   /** Where this trial's checkpoint lives; no checkpoints when absent. */
   checkpointFile?: string;
+  /** The trial the checkpoint must belong to; written into it, and checked before resuming from one. */
+  checkpointIdentity?: CheckpointIdentity;
+  /** Folder a relative `dataset.path` is resolved against (the study file's folder). */
+  dataDir?: string;
   /** Polled between steps: true asks the trial to checkpoint and return `stopped`. */
   shouldStop?: () => boolean;
   emit: (event: TrialEvent) => void;
@@ -52,7 +58,7 @@ export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<
   const engine = await ensureEngine(opts.engine, opts.threads);
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
-  const data = await loadDataset(spec.dataset);
+  const data = await loadDataset(spec.dataset, {baseDir: opts.dataDir});
   const model = buildModel(resolveModelSpec(spec.model), data.shape, data.classes, {seed: spec.seed});
   const {train} = spec;
   const sgd = new Sgd(model.trainable, {
@@ -82,7 +88,11 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
   const keyOf = new Map([...model.trainable].map(([k, v]) => [v.name, k]));
 
   let resume: CheckpointState | undefined;
-  if (opts.checkpointFile) resume = loadCheckpoint(opts.checkpointFile);
+  if (opts.checkpointFile) {
+    const found = loadCheckpoint(opts.checkpointFile, opts.checkpointIdentity);
+    if (found.ignored) opts.emit({type: 'checkpoint-ignored', file: opts.checkpointFile, reason: found.ignored});
+    resume = found.state;
+  }
   if (resume) restoreState(resume, model, sgd);
   const history: EpochRow[] = resume?.history.slice() ?? [];
   // Replay what the checkpoint knows, so the store has every epoch row even if the last write was lost.
@@ -90,7 +100,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
 
   const checkpoint = (epoch: number, step: number, partial?: PartialEpoch) => {
     if (!opts.checkpointFile) return;
-    saveCheckpoint(opts.checkpointFile, {epoch, step, partial, history, tensors: snapshot(model, sgd)});
+    saveCheckpoint(opts.checkpointFile, {identity: opts.checkpointIdentity, epoch, step, partial, history, tensors: snapshot(model, sgd)});
   };
 
   let lastProgress = 0;
@@ -231,7 +241,7 @@ function restoreState(ckpt: CheckpointState, model: Model, sgd: Sgd): void {
 
 /** Final weights of a finished trial, read back from its checkpoint (for tests and exports). */
 export function checkpointWeights(file: string): Map<string, Float32Array> | undefined {
-  const ckpt = loadCheckpoint(file);
+  const ckpt = loadCheckpoint(file).state;
   if (!ckpt) return undefined;
   return new Map([...ckpt.tensors].map(([k, t]) => [k, t.data]));
 }

@@ -4,6 +4,7 @@
  * instead is a crash, which the coordinator detects on its side.
  */
 import type {EngineName} from '../engine';
+import type {CheckpointIdentity} from './checkpoint';
 import type {TrialSpec} from './sweep';
 import {runTrial, type TrialEvent, type TrialOutcome} from './trial';
 
@@ -13,6 +14,10 @@ export interface TrialJob {
   engine: EngineName;
   threads: number;
   checkpointFile?: string;
+  /** The (store, sweep, trial) the checkpoint belongs to: written into it and checked on load. */
+  checkpointIdentity?: CheckpointIdentity;
+  /** Folder a relative `dataset.path` is resolved against (the study file's folder). */
+  dataDir?: string;
 }
 
 export type WorkerMessage =
@@ -26,6 +31,8 @@ export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m:
       engine: job.engine,
       threads: job.threads,
       checkpointFile: job.checkpointFile,
+      checkpointIdentity: job.checkpointIdentity,
+      dataDir: job.dataDir,
       shouldStop,
       emit: send,
     });
