@@ -29,7 +29,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     smoke: Flags.boolean({description: 'shrink every trial to tiny size (synthetic 8x8 data, one epoch, narrow nets): a seconds-long check of the whole grid'}),
     new: Flags.boolean({description: 'start a new sweep when one with this name exists with a different config'}),
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
-    engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
+    engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine; an existing sweep keeps its engine (another one needs --new)'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
