@@ -280,7 +280,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         if (crash) rep.trialEnd?.(row, crash.outcome === 'retry' ? 'retry' : 'failed', err.message);
         return;
       }
-      const message = err instanceof TrialFailure || err instanceof WorkerCrash ? err.message : String(err?.stack ?? err);
+      const message = err instanceof TrialFailure ? err.message : String(err?.stack ?? err);
       store.finishTrial(row.id, 'failed', {error: message});
       rep.trialEnd?.(row, 'failed', message);
     };
