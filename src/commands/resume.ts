@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import {UsageError} from '../errors';
 import type {EngineName} from '../engine/names';
 
@@ -19,6 +20,7 @@ trains on, reading a relative dataset.path beside the original study file.`;
   static flags = {
     'retry-failed': Flags.boolean({description: 'queue failed trials again'}),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
   };
 
   async run(): Promise<void> {
@@ -43,6 +45,7 @@ trains on, reading a relative dataset.path beside the original study file.`;
         db: flags.db,
         retryFailed: flags['retry-failed'],
         workers: flags.workers,
+        maxTrials: flags['max-trials'],
       },
       (line) => this.log(line),
     );

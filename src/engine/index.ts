@@ -24,6 +24,13 @@ export interface EngineInfo {
   threads: number;
   /** Versions of what computes the numbers (tfjs, oneDNN, ...), and the processor; stored with every trial. */
   versions: Record<string, string>;
+  /**
+   * Whether kernels were chosen by timing them (resources.autotune). Off, results are bit-for-bit
+   * repeatable for the same study, seed, engine, thread count and machine.
+   */
+  autotune: boolean;
+  /** native-cpu: the kernel library and the instruction set it runs on (results depend on both). */
+  native?: {dnnl: string; isa: string; cpuRuntime: string};
   /** Set when the engine fell back or degraded; shown once to the user. */
   warning?: string;
 }
@@ -33,9 +40,9 @@ function baseVersions(): Record<string, string> {
   return {node: process.versions.node, 'tfjs-core': tf.version_core, cpu: os.cpus()[0]?.model?.trim() ?? 'unknown'};
 }
 
-function nativeVersions(native: typeof import('./native') | undefined): Record<string, string> {
-  const info = native?.nativeInfo();
-  return info ? {oneDNN: info.dnnl, 'cpu runtime': info.cpuRuntime, isa: info.isa} : {};
+export interface EngineOptions {
+  /** native-cpu: choose convolution kernels by timing them (see engine/native.ts NativeOptions). */
+  autotune?: boolean;
 }
 
 async function useCpuBackend(): Promise<void> {
@@ -46,23 +53,27 @@ async function useCpuBackend(): Promise<void> {
   await tf.ready();
 }
 
-export async function initEngine(requested: EngineName, threads: number): Promise<EngineInfo> {
+export async function initEngine(requested: EngineName, threads: number, opts: EngineOptions = {}): Promise<EngineInfo> {
   switch (requested) {
     case 'tfjs-cpu':
       // The reference engine: undo native kernels an earlier trial of this worker may have installed.
       (await import('./native')).uninstallNativeKernels();
       setOpImpls(undefined);
       await useCpuBackend();
-      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, versions: baseVersions()};
+      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false, versions: baseVersions()};
     case 'native-cpu': {
       await useCpuBackend();
-      // The native kernels are installed by engine/native.ts (issue: native CPU engine).
+      // The native kernels are installed by engine/native.ts.
       const native = await import('./native').catch(() => undefined);
-      const result = native ? native.installNativeKernels(threads) : {ok: false as const, reason: 'the native engine module is missing'};
-      if (result.ok) return {requested, name: 'native-cpu', backend: 'cpu', threads, versions: {...baseVersions(), ...nativeVersions(native)}};
+      const autotune = opts.autotune ?? false;
+      const result = native ? native.installNativeKernels(threads, {autotune}) : {ok: false as const, reason: 'the native engine module is missing'};
+      if (result.ok) {
+        const {dnnl, isa, cpuRuntime} = native!.nativeInfo()!;
+        return {requested, name: 'native-cpu', backend: 'cpu', threads, autotune, native: {dnnl, isa, cpuRuntime}, versions: {...baseVersions(), oneDNN: dnnl, 'cpu runtime': cpuRuntime, isa}};
+      }
       setOpImpls(undefined);
       return {
-        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, versions: baseVersions(),
+        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false, versions: baseVersions(),
         warning: `native-cpu engine unavailable (${result.reason}); training on the slow pure-JavaScript tfjs-cpu engine. ` +
           'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) then run `node scripts/build-native.js` in the ablate folder (npm install runs it too).',
       };
@@ -74,7 +85,7 @@ export async function initEngine(requested: EngineName, threads: number): Promis
       setOpImpls(undefined);
       await tf.setBackend('tensorflow');
       await tf.ready();
-      return {requested, name: requested, backend: 'tensorflow', threads, versions: {...baseVersions(), [requested]: pkg.version?.[requested] ?? 'unknown'}};
+      return {requested, name: requested, backend: 'tensorflow', threads, autotune: false, versions: {...baseVersions(), [requested]: pkg.version?.[requested] ?? 'unknown'}};
     }
   }
 }

@@ -26,20 +26,24 @@ export interface Plan {
   study: LoadedStudy;
   name: string;
   trials: PlannedTrial[];
-  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number; autotune: boolean};
   hash: string;
 }
 
 export interface PlanOptions {
   smoke?: boolean;
+  /** Refuse grids of more trials than this (default: sweep.DEFAULT_MAX_TRIALS). */
+  maxTrials?: number;
   engine?: EngineName;
   workers?: number;
+  /** Override resources.autotune. */
+  autotune?: boolean;
 }
 
 /** Validate and expand a study without touching the database. */
 export function planStudy(configPath: string, opts: PlanOptions & {configText?: string} = {}): Plan {
   const study = opts.configText !== undefined ? parseStudy(opts.configText, configPath) : loadStudy(configPath);
-  const specs = expandStudy(study, {smoke: opts.smoke});
+  const specs = expandStudy(study, {smoke: opts.smoke, maxTrials: opts.maxTrials});
   const trials = specs.map((spec) => {
     const modelSpec = resolveModelSpec(spec.model);
     const info = datasetInfo(spec.dataset);
@@ -47,7 +51,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries, autotune: opts.autotune ?? r.autotune};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -110,6 +114,8 @@ const FORCE_AFTER_MS = 25_000;
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
   checkEngineInstalled(plan.resources.engine);
+  // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
+  if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
   // A relative dataset.path names a folder beside the study file (for resume: where the file was).
   const dataDir = path.dirname(path.resolve(opts.configPath));
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
@@ -219,7 +225,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const identity = {store: store.id, sweep: sweep.id, trial: row.key};
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: checkpointPath(checkpointDir, identity), checkpointIdentity: identity, dataDir},
+        {
+          trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
+          checkpointFile: checkpointPath(checkpointDir, identity), checkpointIdentity: identity, dataDir,
+        },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );
@@ -238,6 +247,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'resumed') store.event(sweep.id, row.id, 'resumed', `from its checkpoint after ${ev.epoch} epoch(s) and ${ev.step} step(s) of the next`);
       if (ev.type === 'engine') {
         const mixed = store.recordEngine(row.id, {pid: ev.pid, engine: ev.engine, device: ev.device, slot: row.slot});
         if (ev.engine.warning && !warned) {

@@ -3,6 +3,7 @@
  * then exactly one `result` or `error` message. Thrown errors are trial failures; a worker that dies
  * instead is a crash, which the coordinator detects on its side.
  */
+import type {Dataset} from '../data';
 import type {EngineName} from '../engine';
 import type {CheckpointIdentity} from './checkpoint';
 import type {TrialSpec} from './sweep';
@@ -13,6 +14,8 @@ export interface TrialJob {
   spec: TrialSpec;
   engine: EngineName;
   threads: number;
+  /** resources.autotune: choose kernels by timing them. */
+  autotune?: boolean;
   checkpointFile?: string;
   /** The (store, sweep, trial) the checkpoint belongs to: written into it and checked on load. */
   checkpointIdentity?: CheckpointIdentity;
@@ -25,16 +28,19 @@ export type WorkerMessage =
   | {type: 'result'; outcome: TrialOutcome}
   | {type: 'error'; message: string; stack?: string; code?: string};
 
-export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m: WorkerMessage) => void): Promise<void> {
+/** `data`: the job's dataset when the executor loaded it already (shared memory); otherwise the trial loads it. */
+export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m: WorkerMessage) => void, data?: Dataset): Promise<void> {
   try {
     const outcome = await runTrial(job.spec, {
       engine: job.engine,
       threads: job.threads,
+      autotune: job.autotune,
       checkpointFile: job.checkpointFile,
       checkpointIdentity: job.checkpointIdentity,
       dataDir: job.dataDir,
       shouldStop,
       emit: send,
+      data,
     });
     send({type: 'result', outcome});
   } catch (e) {

@@ -1,7 +1,7 @@
 /**
  * The report's data: trials of one sweep folded over seeds into variants (one per grid cell), with
  * statistics per metric, filters (`--where`), ordering (`--sort`), the pivot table (`--pivot`) and
- * differences to a baseline with Welch confidence intervals (`--baseline`).
+ * differences to a baseline with confidence intervals (`--baseline`: paired over shared seeds, else Welch).
  *
  * Only `done` trials enter the statistics. A diverged trial (NaN loss) is a result of its own and a
  * failed trial is not a result: both are counted and shown by name, never averaged in as numbers.
@@ -10,7 +10,6 @@
 import type {Db, TrialStatus} from '../store/db';
 import {
   canonicalJson,
-  closest,
   emptyCounts,
   epochsOfSweep,
   resolveSweep,
@@ -21,9 +20,10 @@ import {
   type TrialRow,
   type VariantValue,
 } from '../store/queries';
-import {UsageError} from '../errors';
-import {summarize, welch, type Summary, type WelchResult} from './stats';
+import {closest, UsageError} from '../errors';
+import {compareSeeds, summarize, type Difference, type SeedValue, type Summary} from './stats';
 import {METRICS, type Metric} from './metrics';
+import {percent} from './format';
 
 export {METRICS, type Metric};
 
@@ -93,10 +93,11 @@ export interface BaselineDiff {
   /** The baseline variant this one is compared with (its key), or null if the grid has no such cell. */
   baselineKey: string | null;
   isBaseline: boolean;
-  /** Welch's t on `metric`: this variant minus the baseline; null when either side has n < 2. */
-  welch: WelchResult | null;
-  /** Difference of means even when no interval can be given. */
-  diff: number | null;
+  /**
+   * This variant minus the baseline on `metric`: paired t over the seeds both ran, else Welch's t; its
+   * `ci` is null where the seeds cannot support an interval. Null when either side has no finished value.
+   */
+  difference: Difference | null;
 }
 
 export interface VariantResult {
@@ -176,11 +177,6 @@ function finite(v: number | null | undefined): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-function pct(v: number | null | undefined): number | null {
-  const f = finite(v);
-  return f === null ? null : f * 100;
-}
-
 /** The epoch count a trial spec asks for (`train.epochs`), if it says. */
 export function plannedEpochs(spec: unknown): number | null {
   const train = (spec as {train?: {epochs?: unknown}} | null)?.train;
@@ -246,9 +242,9 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     values: {
-      final_test_err: pct(last?.testErr),
+      final_test_err: percent(last?.testErr),
       best_test_err: tests.length > 0 ? Math.min(...tests) * 100 : null,
-      final_train_err: pct(last?.trainErr),
+      final_train_err: percent(last?.trainErr),
       final_test_loss: finite(last?.testLoss),
       final_train_loss: finite(last?.trainLoss),
       time,
@@ -256,8 +252,8 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     },
     curve: epochs.map((e) => ({
       epoch: e.epoch,
-      trainErr: pct(e.trainErr),
-      testErr: pct(e.testErr),
+      trainErr: percent(e.trainErr),
+      testErr: percent(e.testErr),
       trainLoss: finite(e.trainLoss),
       testLoss: finite(e.testLoss),
     })),
@@ -381,7 +377,7 @@ function sortKey(v: VariantResult, key: string): number | string | null {
   if (key === 'params') return v.params;
   if (key === 'macs') return v.macs;
   if (key === 'epochs') return v.epochs.max;
-  if (key === 'diff') return v.baseline?.diff ?? null;
+  if (key === 'diff') return v.baseline?.difference?.diff ?? null;
   const val = v.variant[key];
   if (val === undefined || val === null) return null;
   return typeof val === 'number' ? val : typeof val === 'boolean' ? Number(val) : String(val);
@@ -445,6 +441,13 @@ export function buildPivot(variants: VariantResult[], axes: string[], spec: stri
   return {rowAxes, colAxis, colValues, rows: [...rowKeys.values()]};
 }
 
+/** The finished trials' values of a metric, by seed (the input of the paired and Welch tests). */
+export function seedValues(v: VariantResult, metric: Metric): SeedValue[] {
+  return v.trials
+    .filter((t) => t.status === 'done' && t.values[metric] !== null && Number.isFinite(t.values[metric]))
+    .map((t) => ({seed: t.seed, value: t.values[metric] as number}));
+}
+
 /**
  * Pair each variant with its baseline: the variant that has the baseline's values on the named axes
  * and this variant's values on all others (`--baseline model.residual=false` compares each residual
@@ -465,13 +468,10 @@ export function applyBaseline(variants: VariantResult[], axes: string[], pairs: 
     const base = variants.find(
       (b) => isBase(b) && axes.every((a) => keys.includes(a) || JSON.stringify(b.variant[a] ?? null) === JSON.stringify(v.variant[a] ?? null)),
     );
-    const a = v.metrics[metric];
-    const b = base?.metrics[metric];
     v.baseline = {
       baselineKey: base?.key ?? null,
       isBaseline: base === v,
-      welch: a && b && base !== v ? welch(a, b) : null,
-      diff: a && b ? a.mean - b.mean : null,
+      difference: base && base !== v ? compareSeeds(seedValues(v, metric), seedValues(base, metric)) : null,
     };
   }
 }

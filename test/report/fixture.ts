@@ -66,7 +66,7 @@ function spec(name: string, depth: number, residual: boolean, seed: number, epoc
   return {
     name,
     dataset: {name: 'cifar10' as const, path: 'data/cifar-10-batches-bin', train_size: 50000, test_size: 10000},
-    model: {family: 'cifar' as const, depth, width: 1, residual, batch_norm: true, shortcut: 'A' as const},
+    model: {family: 'cifar' as const, depth, planes: 16, widen_factor: 1, residual, batch_norm: true, shortcut: 'A' as const},
     train: {
       epochs,
       batch_size: 128,
