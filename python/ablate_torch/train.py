@@ -49,12 +49,13 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def engine_info(device: torch.device, threads: int) -> dict:
+def engine_info(device: torch.device, threads: int, autotune: bool) -> dict:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
         "requested": "torch", "name": "torch", "backend": device.type, "threads": threads,
         "versions": {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None,
-                     "python": platform.python_version()},
+                     "python": platform.python_version(), "cpu": cpu_name()},
+        "autotune": autotune,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
     }
 
@@ -77,7 +78,7 @@ def load_data(file: str, device: torch.device) -> dict:
     key = (file, str(device))
     if key not in _data_cache:
         _data_cache.clear()
-        raw = ckpt.load(file)
+        raw, _ = ckpt.load(file)
         if raw is None:
             raise FileNotFoundError(f"dataset cache {file} is missing")
         t = raw["tensors"]
@@ -111,7 +112,7 @@ class Trial:
         torch.backends.cudnn.deterministic = deterministic
         self.bf16 = self.train.get("precision") == "bf16"
         self.channels_last = self.device.type == "cuda"
-        emit({"type": "engine", "engine": engine_info(self.device, self.threads), "pid": os.getpid(),
+        emit({"type": "engine", "engine": engine_info(self.device, self.threads, torch.backends.cudnn.benchmark), "pid": os.getpid(),
               "device": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
         self.data = load_data(job["data"]["file"], self.device)
@@ -255,7 +256,10 @@ class Trial:
         drop_last = n % batch_size == 1
         steps = n // batch_size if drop_last else -(-n // batch_size)
         file = self.job.get("checkpointFile")
-        resume = ckpt.load(file) if file else None
+        identity = self.job.get("checkpointIdentity")
+        resume, ignored = ckpt.load(file, identity) if file else (None, None)
+        if ignored:
+            emit({"type": "checkpoint-ignored", "file": file, "reason": ignored})
         if resume:
             self.restore(resume["tensors"])
             emit({"type": "resumed", "epoch": resume["epoch"], "step": resume["step"]})
@@ -265,7 +269,7 @@ class Trial:
 
         def checkpoint(epoch: int, step: int, partial: dict | None = None):
             if file:
-                ckpt.save(file, epoch, step, partial, history, self.snapshot())
+                ckpt.save(file, epoch, step, partial, history, self.snapshot(), identity)
 
         every_ms = self.job.get("progressEveryMs", 1000)
         last_progress = 0.0

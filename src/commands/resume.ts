@@ -3,12 +3,14 @@ import {BaseCommand} from '../base-command';
 import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import type {RunResult} from '../experiments/runner';
 import {UsageError} from '../errors';
+import type {EngineName} from '../engine/names';
 
 export default class Resume extends BaseCommand {
   static summary = 'Resume a stored sweep from the config saved with it (even if the YAML file changed or is gone).';
 
   static description = `Finds the sweep by name or id (default: the latest), reclaims trials left running by a dead run, and
-trains what is not finished, exactly as \`ablate run\` on the original file would.`;
+trains what is not finished, exactly as \`ablate run\` on the original file would: on the engine the sweep
+trains on, reading a relative dataset.path beside the original study file.`;
 
   static examples = ['<%= config.bin %> resume', '<%= config.bin %> resume depth-sweep', '<%= config.bin %> resume 3 --retry-failed'];
 
@@ -32,13 +34,23 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
       args.sweep === undefined
         ? db.prepare('SELECT * FROM sweeps ORDER BY id DESC LIMIT 1').get()
         : db.prepare('SELECT * FROM sweeps WHERE id = ? OR name = ? ORDER BY id DESC LIMIT 1').get(Number(args.sweep) || -1, args.sweep)
-    ) as {id: number; name: string; config_path: string; config_yaml: string; smoke: number} | undefined;
+    ) as {id: number; name: string; config_path: string; config_yaml: string; smoke: number; engine: EngineName | null} | undefined;
     db.close();
     if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
-      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers, maxTrials: flags['max-trials']},
-      ...this.progressOutput(),
+      {
+        configPath: sweep.config_path,
+        configText: sweep.config_yaml,
+        smoke: !!sweep.smoke,
+        // The engine the sweep trained on, so that resuming never mixes engines in one sweep.
+        engine: sweep.engine ?? undefined,
+        db: flags.db,
+        retryFailed: flags['retry-failed'],
+        workers: flags.workers,
+        maxTrials: flags['max-trials'],
+      },
+      (line) => this.log(line),
     );
     if (result.exitCode !== 0) {
       if (this.jsonEnabled()) this.logJson(result);

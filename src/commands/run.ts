@@ -35,7 +35,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     smoke: Flags.boolean({description: 'shrink every trial to tiny size (synthetic 8x8 data, one epoch, narrow nets): a seconds-long check of the whole grid'}),
     new: Flags.boolean({description: 'start a new sweep when one with this name exists with a different config'}),
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
-    engine: Flags.option({options: ENGINE_CHOICES, description: 'override resources.engine'})(),
+    engine: Flags.option({options: ENGINE_CHOICES, description: 'override resources.engine; an existing sweep keeps its engine (another one needs --new)'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
     'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
     autotune: Flags.boolean({description: 'native-cpu: choose convolution kernels by timing them (faster on some machines; results then differ in the last bits between runs)'}),

@@ -5,6 +5,7 @@
  *  - tfjs-cpu: the pure-JavaScript reference.
  *  - tfjs-node, tfjs-node-gpu: loaded only where installed.
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import {setOpImpls} from './ops';
 import './gradients';
@@ -23,6 +24,11 @@ export interface EngineInfo {
   backend: string;
   threads: number;
   /**
+   * Versions of what computes the numbers (tfjs, oneDNN; torch, CUDA, cuDNN, Python), and the processor;
+   * stored with every trial. null: the engine has none of that library (torch on a CPU has no CUDA).
+   */
+  versions: Record<string, string | null>;
+  /**
    * Whether kernels were chosen by timing them (resources.autotune). Off, results are bit-for-bit
    * repeatable for the same study, seed, engine, thread count and machine.
    */
@@ -31,10 +37,13 @@ export interface EngineInfo {
   native?: {dnnl: string; isa: string; cpuRuntime: string};
   /** Set when the engine fell back or degraded; shown once to the user. */
   warning?: string;
-  /** Library versions, where the engine knows them (torch: torch, cuda, cudnn, python). */
-  versions?: Record<string, string | null>;
   /** What computes: a GPU's name, or the CPU model. */
   device?: string;
+}
+
+/** What every engine of this process shares: Node.js, tfjs-core and the processor. */
+function baseVersions(): Record<string, string> {
+  return {node: process.versions.node, 'tfjs-core': tf.version_core, cpu: os.cpus()[0]?.model?.trim() ?? 'unknown'};
 }
 
 export interface EngineOptions {
@@ -57,7 +66,7 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
       (await import('./native')).uninstallNativeKernels();
       setOpImpls(undefined);
       await useCpuBackend();
-      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false};
+      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false, versions: baseVersions()};
     case 'native-cpu': {
       await useCpuBackend();
       // The native kernels are installed by engine/native.ts.
@@ -66,11 +75,11 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
       const result = native ? native.installNativeKernels(threads, {autotune}) : {ok: false as const, reason: 'the native engine module is missing'};
       if (result.ok) {
         const {dnnl, isa, cpuRuntime} = native!.nativeInfo()!;
-        return {requested, name: 'native-cpu', backend: 'cpu', threads, autotune, native: {dnnl, isa, cpuRuntime}};
+        return {requested, name: 'native-cpu', backend: 'cpu', threads, autotune, native: {dnnl, isa, cpuRuntime}, versions: {...baseVersions(), oneDNN: dnnl, 'cpu runtime': cpuRuntime, isa}};
       }
       setOpImpls(undefined);
       return {
-        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false,
+        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false, versions: baseVersions(),
         warning: `native-cpu engine unavailable (${result.reason}); training on the slow pure-JavaScript tfjs-cpu engine. ` +
           `For the fast one: ${NATIVE_BUILD_HINT}`,
       };
@@ -81,11 +90,11 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
     case 'tfjs-node':
     case 'tfjs-node-gpu': {
       checkEngineInstalled(requested);
-      require(`@tensorflow/${requested}`);
+      const pkg = require(`@tensorflow/${requested}`) as {version?: Record<string, string>};
       setOpImpls(undefined);
       await tf.setBackend('tensorflow');
       await tf.ready();
-      return {requested, name: requested, backend: 'tensorflow', threads, autotune: false};
+      return {requested, name: requested, backend: 'tensorflow', threads, autotune: false, versions: {...baseVersions(), [requested]: pkg.version?.[requested] ?? 'unknown'}};
     }
   }
 }

@@ -84,7 +84,7 @@ export async function createThreadExecutor(opts: ExecutorOptions): Promise<Execu
       // worker thread reads without a copy of its own.
       let data: Dataset;
       try {
-        data = loadDataset(job.spec.dataset, {shared: true});
+        data = loadDataset(job.spec.dataset, {shared: true, baseDir: job.dataDir});
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         port1.close();

@@ -11,6 +11,7 @@ import {describeModel} from '../models/spec';
 import {EnvironmentError, UsageError} from '../errors';
 import {Store, type TrialRow} from '../store/store';
 import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
+import {checkpointPath} from './checkpoint';
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
@@ -126,7 +127,7 @@ export interface RunOptions extends PlanOptions {
   /** Queue failed trials of this sweep again. */
   retryFailed?: boolean;
   reporter?: RunReporter;
-  /** Folder for checkpoints; default: `checkpoints/` beside the database. */
+  /** Folder for checkpoints (one subfolder per store and sweep); default: `checkpoints/` beside the database. */
   checkpointDir?: string;
   /** Seconds after which another host's running trial counts as abandoned. */
   staleAfterS?: number;
@@ -154,11 +155,13 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
   checkEngineInstalled(plan.resources.engine);
   // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
   if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
+  // A relative dataset.path names a folder beside the study file (for resume: where the file was).
+  const dataDir = path.dirname(path.resolve(opts.configPath));
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
     const id = JSON.stringify(spec.dataset);
-    if (!checked.has(id)) checkDatasetFiles(spec.dataset);
+    if (!checked.has(id)) checkDatasetFiles(spec.dataset, {baseDir: dataDir});
     checked.add(id);
   }
   const rep = opts.reporter ?? {};
@@ -171,6 +174,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       configPath: opts.configText !== undefined ? opts.configPath : path.resolve(plan.study.file),
       yaml: plan.study.text,
       hash: plan.hash,
+      engine: plan.resources.engine,
       smoke: opts.smoke,
       forceNew: opts.forceNew,
     });
@@ -263,11 +267,12 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const row = store.claimNext(sweep.id, slot, process.pid);
       if (!row) return false;
       const spec = JSON.parse(row.spec_json) as TrialSpec;
+      const identity = {store: store.id, sweep: sweep.id, trial: row.key};
       rep.trialStart?.(row);
       const handle = executor!.start(
         {
           trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
-          checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`),
+          checkpointFile: checkpointPath(checkpointDir, identity), checkpointIdentity: identity, dataDir,
         },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
@@ -290,12 +295,18 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       if (ev.type === 'log') store.event(sweep.id, row.id, 'stderr', ev.message);
       if (ev.type === 'resumed') store.event(sweep.id, row.id, 'resumed', `from its checkpoint after ${ev.epoch} epoch(s) and ${ev.step} step(s) of the next`);
       if (ev.type === 'engine') {
-        store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
-        if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);
+        const mixed = store.recordEngine(row.id, {pid: ev.pid, engine: ev.engine, device: ev.device, slot: row.slot});
         if (ev.engine.warning && !warned) {
           warned = true;
           rep.warn?.(ev.engine.warning);
         }
+        if (mixed && mixed.length > 0) {
+          rep.warn?.(`trial ${row.id} runs on ${ev.engine.name}, but its variant (or an earlier attempt of it) ran on ${mixed.join(', ')}; ablate report marks the variant`);
+        }
+      }
+      if (ev.type === 'checkpoint-ignored') {
+        store.event(sweep.id, row.id, 'checkpoint-ignored', ev.reason);
+        rep.warn?.(ev.reason);
       }
       rep.trialEvent?.(row, ev);
     };
@@ -315,17 +326,17 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         failHard(err);
         return;
       }
-      const current = store.trial(row.id);
-      if (err instanceof WorkerCrash && current.attempt <= resources.retries && !stopping) {
-        store.finishTrial(row.id, 'pending', {event: 'retry', eventMessage: `${err.message}; retrying (attempt ${current.attempt + 1} of ${resources.retries + 1})`});
-        rep.trialEnd?.(row, 'retry', err.message);
-        return;
-      }
       if (err instanceof WorkerCrash && stopping) {
         store.finishTrial(row.id, 'pending', {event: 'stopped', eventMessage: err.message});
         return;
       }
-      const message = err instanceof TrialFailure || err instanceof WorkerCrash ? err.message : String(err?.stack ?? err);
+      if (err instanceof WorkerCrash) {
+        // Only crashes count against resources.retries; stops and resumes do not.
+        const crash = store.crashTrial(row.id, err.message, resources.retries);
+        if (crash) rep.trialEnd?.(row, crash.outcome === 'retry' ? 'retry' : 'failed', err.message);
+        return;
+      }
+      const message = err instanceof TrialFailure ? err.message : String(err?.stack ?? err);
       store.finishTrial(row.id, 'failed', {error: message});
       rep.trialEnd?.(row, 'failed', message);
     };

@@ -10,7 +10,7 @@ import {initEngine, releaseEngineMemory, type EngineInfo, type EngineName} from 
 import {buildModel, resolveModelSpec} from '../models';
 import type {Model} from '../models/types';
 import type {EpochRow} from '../store/store';
-import {loadCheckpoint, saveCheckpoint, type CheckpointState, type PartialEpoch} from './checkpoint';
+import {loadCheckpoint, saveCheckpoint, type CheckpointIdentity, type CheckpointState, type PartialEpoch} from './checkpoint';
 import {Sgd} from './optimizer';
 import {learningRate} from './schedule';
 import type {TrialSpec} from './sweep';
@@ -21,6 +21,8 @@ export type TrialEvent =
   | {type: 'epoch'; row: EpochRow}
   /** What a worker process wrote to stderr, kept in the trial's record. */
   | {type: 'log'; message: string}
+  /** A checkpoint at the trial's place that is not its own (another store, sweep or trial): not resumed from. */
+  | {type: 'checkpoint-ignored'; file: string; reason: string}
   /** The trial continues from its checkpoint: `epoch` epochs and `step` steps of the next were done. */
   | {type: 'resumed'; epoch: number; step: number};
 
@@ -40,6 +42,10 @@ export interface RunTrialOptions {
   autotune?: boolean;
   /** Where this trial's checkpoint lives; no checkpoints when absent. */
   checkpointFile?: string;
+  /** The trial the checkpoint must belong to; written into it, and checked before resuming from one. */
+  checkpointIdentity?: CheckpointIdentity;
+  /** Folder a relative `dataset.path` is resolved against (the study file's folder). */
+  dataDir?: string;
   /**
    * Polled after every step: true asks the trial to checkpoint and return `stopped` (experiments/stop.ts).
    * The trial yields to the event loop before each poll, so messages and signals that set it are seen.
@@ -66,7 +72,7 @@ export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<
   const engine = await ensureEngine(opts.engine, opts.threads, opts.autotune ?? false);
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
-  const data = opts.data ?? loadDataset(spec.dataset);
+  const data = opts.data ?? loadDataset(spec.dataset, {baseDir: opts.dataDir});
   const model = trialModel(spec, data);
   const {train} = spec;
   const sgd = new Sgd(model.trainable, {
@@ -119,7 +125,11 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
   const keyOf = new Map([...model.trainable].map(([k, v]) => [v.name, k]));
 
   let resume: CheckpointState | undefined;
-  if (opts.checkpointFile) resume = loadCheckpoint(opts.checkpointFile);
+  if (opts.checkpointFile) {
+    const found = loadCheckpoint(opts.checkpointFile, opts.checkpointIdentity);
+    if (found.ignored) opts.emit({type: 'checkpoint-ignored', file: opts.checkpointFile, reason: found.ignored});
+    resume = found.state;
+  }
   if (resume) {
     restoreState(resume, model, sgd);
     opts.emit({type: 'resumed', epoch: resume.epoch, step: resume.step});
@@ -130,7 +140,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
 
   const checkpoint = (epoch: number, step: number, partial?: PartialEpoch) => {
     if (!opts.checkpointFile) return;
-    saveCheckpoint(opts.checkpointFile, {epoch, step, partial, history, tensors: snapshot(model, sgd)});
+    saveCheckpoint(opts.checkpointFile, {identity: opts.checkpointIdentity, epoch, step, partial, history, tensors: snapshot(model, sgd)});
   };
 
   let lastProgress = 0;
@@ -272,7 +282,7 @@ function restoreState(ckpt: CheckpointState, model: Model, sgd: Sgd): void {
 
 /** Final weights of a finished trial, read back from its checkpoint (for tests and exports). */
 export function checkpointWeights(file: string): Map<string, Float32Array> | undefined {
-  const ckpt = loadCheckpoint(file);
+  const ckpt = loadCheckpoint(file).state;
   if (!ckpt) return undefined;
   return new Map([...ckpt.tensors].map(([k, t]) => [k, t.data]));
 }

@@ -5,6 +5,7 @@
  */
 import type {Dataset} from '../data';
 import type {EngineName} from '../engine';
+import type {CheckpointIdentity} from './checkpoint';
 import type {TrialSpec} from './sweep';
 import {runTrial, type TrialEvent, type TrialOutcome} from './trial';
 
@@ -16,6 +17,10 @@ export interface TrialJob {
   /** resources.autotune: choose kernels by timing them. */
   autotune?: boolean;
   checkpointFile?: string;
+  /** The (store, sweep, trial) the checkpoint belongs to: written into it and checked on load. */
+  checkpointIdentity?: CheckpointIdentity;
+  /** Folder a relative `dataset.path` is resolved against (the study file's folder). */
+  dataDir?: string;
 }
 
 export type WorkerMessage =
@@ -31,6 +36,8 @@ export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m:
       threads: job.threads,
       autotune: job.autotune,
       checkpointFile: job.checkpointFile,
+      checkpointIdentity: job.checkpointIdentity,
+      dataDir: job.dataDir,
       shouldStop,
       emit: send,
       data,

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import {EnvironmentError} from '../errors';
 import {chartSpecs, facetAxis, numericAxes, varyingAxes, type ChartSpec} from './charts';
 import {dateTime} from './format';
-import {buildPivot, countsText, type Report} from './model';
+import {buildPivot, countsText, engineText, type Report} from './model';
 import type {TextTable} from './render';
 import {pivotTable, trialRows, variantTable} from './views';
 
@@ -244,7 +244,9 @@ export function buildHtml(report: Report, opts: HtmlOptions = {}): string {
     `<header><h1>${esc(title)}</h1><div class="meta">sweep #${report.sweep.id} · ${esc(report.sweep.status)} · created ${esc(dateTime(report.sweep.createdAt))}` +
       `${report.sweep.configPath ? ` · ${esc(report.sweep.configPath)}` : ''} · ${report.variants.length} variants, ${countsText(c)}` +
       `${Object.keys(report.where).length > 0 ? ` · where ${esc(Object.entries(report.where).map(([k, v]) => `${k}=${v}`).join(' '))}` : ''}` +
-      ` · generated ${esc(dateTime(report.generatedAt))}</div><div class="badges">${badges}</div></header>`,
+      ` · generated ${esc(dateTime(report.generatedAt))}</div>` +
+      `<div class="meta">${report.engines.length > 0 ? `trained on ${esc(report.engines.map((u) => (report.engines.length > 1 ? `${engineText(u)} × ${u.trials}` : engineText(u))).join('; '))}` : 'engine not recorded'}</div>` +
+      `<div class="badges">${badges}</div></header>`,
     '<main>',
     section(variants.title ?? 'Variants', tableHtml({...variants, title: undefined}), variants.notes),
     pivotReport ? section(pivotTable(pivotReport).title ?? 'Pivot', tableHtml(pivotTable(pivotReport)), pivotTable(pivotReport).notes) : '',

@@ -9,6 +9,7 @@
  */
 import type {Db, TrialStatus} from '../store/db';
 import {
+  canonicalJson,
   emptyCounts,
   epochsOfSweep,
   resolveSweep,
@@ -69,7 +70,11 @@ export interface TrialResult {
   idx: number;
   status: TrialStatus;
   attempt: number;
+  crashes: number;
   error: string | null;
+  /** The engine that ran it (after any fallback) and its own description (versions, ...); null if unknown. */
+  engine: string | null;
+  engineInfo: Record<string, unknown> | null;
   variant: Record<string, VariantValue>;
   variantKey: string;
   params: number | null;
@@ -105,6 +110,8 @@ export interface VariantResult {
   params: number | null;
   macs: number | null;
   epochs: {min: number; max: number; planned: number | null};
+  /** The engines its trials ran on; more than one means the seeds are not comparable as they stand. */
+  engines: string[];
   /** Statistics over the `done` trials. */
   metrics: Record<Metric, Summary | null>;
   baseline?: BaselineDiff;
@@ -122,6 +129,13 @@ export interface Pivot {
   colAxis: string;
   colValues: VariantValue[];
   rows: PivotRow[];
+}
+
+/** One engine (with its versions) and how many of the reported trials it ran. */
+export interface EngineUse {
+  engine: string;
+  versions: Record<string, string>;
+  trials: number;
 }
 
 export interface ReportOptions {
@@ -151,6 +165,8 @@ export interface Report {
   where: Record<string, string>;
   variants: VariantResult[];
   counts: StatusCounts;
+  /** The engines (name + versions) that produced these numbers; several when they differ. */
+  engines: EngineUse[];
   pivot?: Pivot;
   baseline?: Record<string, string>;
   /** Unix ms when the report was built. */
@@ -213,7 +229,10 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     idx: t.idx,
     status: t.status,
     attempt: t.attempt,
+    crashes: t.crashes,
     error: t.error,
+    engine: t.engine,
+    engineInfo: t.engineInfo,
     variant: t.variant,
     variantKey: t.variantKey,
     params: t.params,
@@ -265,10 +284,38 @@ export function foldVariants(trials: TrialResult[]): VariantResult[] {
       params: ts.find((t) => t.params !== null)?.params ?? null,
       macs: ts.find((t) => t.macs !== null)?.macs ?? null,
       epochs: {min: Math.min(...epochCounts), max: Math.max(...epochCounts), planned: ts.find((t) => t.plannedEpochs !== null)?.plannedEpochs ?? null},
+      engines: [...new Set(ts.map((t) => t.engine).filter((e): e is string => e !== null))].sort(),
       metrics,
     });
   }
   return out.sort((a, b) => a.idx - b.idx);
+}
+
+/** The versions an engine reported, as strings (the engine's own `versions` object). */
+export function engineVersions(info: Record<string, unknown> | null): Record<string, string> {
+  const v = info?.versions;
+  if (!v || typeof v !== 'object') return {};
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, String(x)]));
+}
+
+/** Distinct (engine, versions) among trials, most used first. */
+export function engineUses(trials: readonly TrialResult[]): EngineUse[] {
+  const uses = new Map<string, EngineUse>();
+  for (const t of trials) {
+    if (t.engine === null) continue;
+    const versions = engineVersions(t.engineInfo);
+    const key = canonicalJson([t.engine, versions]);
+    const u = uses.get(key);
+    if (u) u.trials++;
+    else uses.set(key, {engine: t.engine, versions, trials: 1});
+  }
+  return [...uses.values()].sort((a, b) => b.trials - a.trials || a.engine.localeCompare(b.engine));
+}
+
+/** "native-cpu (oneDNN 2.6.3, tfjs-core 4.22.0, ...)". */
+export function engineText(u: Pick<EngineUse, 'engine' | 'versions'>): string {
+  const v = Object.entries(u.versions).map(([k, x]) => `${k} ${x}`);
+  return v.length > 0 ? `${u.engine} (${v.join(', ')})` : u.engine;
 }
 
 /** Swept axes in the order of the grid (first appearance in variant_json). */
@@ -471,6 +518,7 @@ export function buildReport(db: Db, opts: ReportOptions = {}): Report {
     where,
     variants,
     counts,
+    engines: engineUses(trials),
     pivot,
     baseline: baselinePairs,
     generatedAt: Date.now(),

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import type {Db} from '../store/db';
 import {epochsOfTrial, eventsOfTrial, findTrial, getSweep, type EpochRow, type EventRow, type TrialRow} from '../store/queries';
 import {age, dateTime, duration, fixed, humanCount} from './format';
-import {plannedEpochs, variantLabel} from './model';
+import {engineText, engineVersions, plannedEpochs, variantLabel} from './model';
 import {renderTerminal} from './render';
 
 /** An epoch row as shown: the stored row with its errors in percent. */
@@ -74,6 +74,15 @@ function lossText(v: number | null): string {
   return fixed(v, 4);
 }
 
+/** "native-cpu (oneDNN 2.6.3, ...), 2 threads, asked for native-cpu"; "not recorded" before a trial starts. */
+function engineLine(engine: string | null, info: Record<string, unknown> | null): string {
+  if (engine === null) return 'not recorded';
+  const parts = [engineText({engine, versions: engineVersions(info)})];
+  if (typeof info?.threads === 'number') parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  if (typeof info?.requested === 'string' && info.requested !== engine) parts.push(`asked for ${info.requested}`);
+  return parts.join(', ');
+}
+
 export function renderTrial(d: TrialDetail, now = Date.now()): string {
   const t = d.trial;
   const lines: string[] = [];
@@ -82,7 +91,9 @@ export function renderTrial(d: TrialDetail, now = Date.now()): string {
   lines.push(`  variant   ${variantLabel(t.variant)}`);
   lines.push(`  seed      ${t.seed}`);
   const where = [t.slot !== null ? `slot ${t.slot}` : '', t.pid !== null ? `pid ${t.pid}` : ''].filter(Boolean).join(', ');
-  lines.push(`  status    ${t.status} (attempt ${t.attempt}${where ? `, ${where}` : ''})`);
+  const crashes = t.crashes > 0 ? `, ${t.crashes} crash${t.crashes === 1 ? '' : 'es'}` : '';
+  lines.push(`  status    ${t.status} (attempt ${t.attempt}${crashes}${where ? `, ${where}` : ''})`);
+  lines.push(`  engine    ${engineLine(t.engine, t.engineInfo)}`);
   lines.push(`  params    ${humanCount(t.params)}${t.params !== null ? ` (${t.params.toLocaleString('en-US')})` : ''}`);
   lines.push(`  MACs      ${humanCount(t.macs)}${t.macs !== null ? ` (${t.macs.toLocaleString('en-US')}) per image` : ''}`);
   lines.push(`  epochs    ${d.epochs.length}${t.plannedEpochs !== null ? ` of ${t.plannedEpochs}` : ''}`);

@@ -7,6 +7,8 @@ import {
   METRIC_INFO,
   TABLE_METRICS,
   countsText,
+  engineText,
+  variantLabel,
   metricTitle,
   noResultText,
   type Metric,
@@ -122,10 +124,23 @@ export function variantTable(report: Report): TextTable {
     return r;
   });
   const notes: string[] = ['errors in %, mean ± std over seeds that finished (n); diverged and failed trials are counted, not averaged'];
+  notes.push(...engineNotes(report));
   if (report.baseline) {
     notes.push(diffLegend(`variant − baseline (${baselineText(report)})`));
   }
   return {title: sweepTitle(report), head, align, rows, notes};
+}
+
+/**
+ * What the reader must know about engines: a warning for every variant whose trials ran on different
+ * engines, and the engines with their versions when there are several.
+ */
+export function engineNotes(report: Pick<Report, 'variants' | 'engines' | 'axes'>): string[] {
+  const notes = report.variants
+    .filter((v) => v.engines.length > 1)
+    .map((v) => `warning: ${variantLabel(v.variant, report.axes)} mixes engines (${v.engines.join(', ')}); its seeds are not comparable as they stand`);
+  if (report.engines.length > 1) notes.push(`engines: ${report.engines.map((u) => `${engineText(u)} × ${u.trials}`).join('; ')}`);
+  return notes;
 }
 
 /**
@@ -154,7 +169,7 @@ export function pivotTable(report: Report): TextTable {
     ...r.cells.map((c) => (c ? metricCell(c, report.metric, true) : '—')),
     ...deltas.map((j) => (r.cells[j] ? diffCell(r.cells[j] as VariantResult, digits) : '—')),
   ]);
-  const notes = [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`];
+  const notes = [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`, ...engineNotes(report)];
   if (report.baseline) notes.push(diffLegend(`cell − baseline (${baselineText(report)})`));
   return {title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`, head, align, rows, notes};
 }
@@ -222,7 +237,11 @@ function jsonStat(s: Summary | null): {mean: number; std: number | null; n: numb
 export function reportJson(report: Report): unknown {
   const metrics = (v: VariantResult) => Object.fromEntries(Object.entries(v.metrics).map(([k, s]) => [k, jsonStat(s)]));
   return {
-    sweep: {id: report.sweep.id, name: report.sweep.name, status: report.sweep.status, createdAt: report.sweep.createdAt, configPath: report.sweep.configPath},
+    sweep: {
+      id: report.sweep.id, name: report.sweep.name, status: report.sweep.status, createdAt: report.sweep.createdAt, configPath: report.sweep.configPath,
+      engine: report.sweep.engine,
+    },
+    engines: report.engines,
     units: {err: 'percent', loss: 'nats', time: 'seconds', macs: 'multiply-accumulates per image'},
     axes: report.axes,
     metric: report.metric,
@@ -235,11 +254,15 @@ export function reportJson(report: Report): unknown {
       macs: v.macs,
       epochs: v.epochs,
       counts: v.counts,
+      engines: v.engines,
       metrics: metrics(v),
       baseline: v.baseline
         ? {isBaseline: v.baseline.isBaseline, found: v.baseline.baselineKey !== null, difference: diffJson(v.baseline.difference)}
         : undefined,
-      trials: v.trials.map((t) => ({id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, error: t.error, values: t.values})),
+      trials: v.trials.map((t) => ({
+        id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, attempt: t.attempt, crashes: t.crashes, error: t.error,
+        engine: t.engine, engineInfo: t.engineInfo, values: t.values,
+      })),
     })),
     pivot: report.pivot
       ? {
@@ -258,7 +281,7 @@ export function reportJson(report: Report): unknown {
 
 /** Per-trial rows (for the HTML trial table and `--format csv` of trials). */
 export function trialRows(report: Report): {head: string[]; rows: {text: string[]; values: CsvValue[]}[]} {
-  const head = ['trial', 'key', ...report.axes, 'seed', 'status', 'epochs', 'final test err (%)', 'best test err (%)', 'final train err (%)', 'time', 'params', 'MACs', 'error'];
+  const head = ['trial', 'key', ...report.axes, 'seed', 'status', 'epochs', 'final test err (%)', 'best test err (%)', 'final train err (%)', 'time', 'params', 'MACs', 'engine', 'error'];
   const rows = report.variants.flatMap((v) =>
     v.trials.map((t) => {
       const values: CsvValue[] = [
@@ -274,6 +297,7 @@ export function trialRows(report: Report): {head: string[]; rows: {text: string[
         t.values.time,
         t.params,
         t.macs,
+        t.engine,
         t.error ? t.error.split('\n')[0] : '',
       ];
       const text = values.map((x, i) => {

@@ -4,6 +4,7 @@
  * while a sweep is writing.
  */
 import Database from 'better-sqlite3';
+import {randomUUID} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {EnvironmentError, UsageError} from '../errors';
@@ -16,8 +17,12 @@ export const DEFAULT_DB = 'results/ablate.db';
 export const TRIAL_STATUSES = ['pending', 'running', 'done', 'failed', 'diverged'] as const;
 export type TrialStatus = (typeof TRIAL_STATUSES)[number];
 
-/** Each entry migrates from version i to i+1. Never edit a released entry; append a new one. */
-const MIGRATIONS: string[] = [
+/**
+ * Each entry migrates from version i to i+1. Never edit a released entry; append a new one.
+ * Migrations run with foreign keys off (a table rebuild drops and recreates a parent table), inside one
+ * immediate transaction each, and end with a foreign key check.
+ */
+export const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `
   CREATE TABLE sweeps (
     id          INTEGER PRIMARY KEY,
@@ -74,6 +79,36 @@ const MIGRATIONS: string[] = [
     message  TEXT
   );
   `,
+  (db) => {
+    db.exec(`
+    -- The store's identity: checkpoints are filed under it, so another database never finds them.
+    CREATE TABLE meta (
+      key   TEXT PRIMARY KEY,
+      value TEXT NOT NULL
+    );
+    -- A sweep is (name, config, engine): the engine a sweep trains on is part of what it measures.
+    CREATE TABLE sweeps_v2 (
+      id          INTEGER PRIMARY KEY,
+      name        TEXT NOT NULL,
+      config_path TEXT,
+      config_yaml TEXT NOT NULL,
+      config_hash TEXT NOT NULL,
+      created_at  INTEGER NOT NULL,
+      status      TEXT NOT NULL DEFAULT 'pending',
+      smoke       INTEGER NOT NULL DEFAULT 0,
+      engine      TEXT,                           -- the engine asked for (--engine or resources.engine); NULL: before schema 2
+      UNIQUE (name, config_hash, engine)
+    );
+    INSERT INTO sweeps_v2 (id, name, config_path, config_yaml, config_hash, created_at, status, smoke)
+      SELECT id, name, config_path, config_yaml, config_hash, created_at, status, smoke FROM sweeps;
+    DROP TABLE sweeps;
+    ALTER TABLE sweeps_v2 RENAME TO sweeps;
+    ALTER TABLE trials ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;  -- worker crashes; retries count these, not starts
+    ALTER TABLE trials ADD COLUMN engine TEXT;                        -- the engine that ran it (after any fallback)
+    ALTER TABLE trials ADD COLUMN engine_json TEXT;                   -- that engine's own description: versions, device, threads
+    `);
+    db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(randomUUID());
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -142,12 +177,18 @@ export function openDb(file: string, opts: OpenOptions = {}): Db {
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
       migrate(db);
+      db.pragma('foreign_keys = ON');
     } else {
       const version = db.pragma('user_version', {simple: true}) as number;
       if (version > SCHEMA_VERSION) throw new EnvironmentError(`${file} was written by a newer ablate (schema ${version})`, {hint: 'upgrade ablate'});
       db.prepare('SELECT count(*) FROM sqlite_master').get();
+      if (version < SCHEMA_VERSION && !memory) {
+        // Written by an older ablate: bring the schema up to date once, then read.
+        db.close();
+        openDb(file, {busyTimeoutMs: opts.busyTimeoutMs}).close();
+        return openDb(file, opts);
+      }
     }
   } catch (e) {
     throw describeOpenError(file, e);
@@ -182,10 +223,25 @@ function migrate(db: Db): void {
   if (version > SCHEMA_VERSION) {
     throw new EnvironmentError(`the database was written by a newer ablate (schema ${version}, this one knows ${SCHEMA_VERSION})`, {hint: 'upgrade ablate'});
   }
+  if (version === SCHEMA_VERSION) return;
+  db.pragma('foreign_keys = OFF');
   for (let v = version; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
+      // Another process may have migrated while this one waited for the lock.
+      if ((db.pragma('user_version', {simple: true}) as number) !== v) return;
+      const step = MIGRATIONS[v];
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
+      const broken = db.pragma('foreign_key_check') as unknown[];
+      if (broken.length > 0) throw new Error(`migration to schema ${v + 1} broke ${broken.length} foreign key reference(s); the database is left at schema ${v}`);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }
+}
+
+/** The store's own id (a UUID written when the database was created or migrated to schema 2). */
+export function storeId(db: Db): string {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as {value: string} | undefined;
+  if (!row) throw new UsageError('the database has no store id (meta table edited by hand?)', {hint: 'run the sweep into a new --db'});
+  return row.value;
 }

@@ -15,6 +15,8 @@ export interface SweepRow {
   configHash: string;
   createdAt: number;
   status: string;
+  /** The engine the sweep trains on; null for sweeps stored before engines were recorded. */
+  engine: string | null;
 }
 
 export type VariantValue = string | number | boolean | null;
@@ -31,7 +33,10 @@ export interface TrialRow {
   seed: number;
   spec: unknown;
   status: TrialStatus;
+  /** Times started (resumes included). */
   attempt: number;
+  /** Times its worker crashed (what `resources.retries` bounds). */
+  crashes: number;
   slot: number | null;
   pid: number | null;
   owner: string | null;
@@ -41,6 +46,10 @@ export interface TrialRow {
   error: string | null;
   params: number | null;
   macs: number | null;
+  /** The engine that ran it, after any fallback; null until it started (or stored before engines were recorded). */
+  engine: string | null;
+  /** That engine's own description (versions, threads, device, ...), as the engine reported it. */
+  engineInfo: Record<string, unknown> | null;
 }
 
 export interface EpochRow {
@@ -67,11 +76,11 @@ export interface EventRow {
 export type StatusCounts = Record<TrialStatus, number>;
 
 const SWEEP_COLUMNS = `id, name, config_path AS configPath, config_yaml AS configYaml, config_hash AS configHash,
-  created_at AS createdAt, status`;
+  created_at AS createdAt, status, engine`;
 
 const TRIAL_COLUMNS = `id, sweep_id AS sweepId, key, idx, variant_json AS variantJson, seed, spec_json AS specJson, status,
   attempt, slot, pid, owner, heartbeat_at AS heartbeatAt, started_at AS startedAt, finished_at AS finishedAt,
-  error, params, macs`;
+  error, params, macs, crashes, engine, engine_json AS engineJson`;
 
 const EPOCH_COLUMNS = `trial_id AS trialId, epoch, train_loss AS trainLoss, train_err AS trainErr, test_loss AS testLoss,
   test_err AS testErr, lr, seconds, images_per_sec AS imagesPerSec`;
@@ -97,15 +106,17 @@ function parseJson(text: string, what: string): unknown {
   }
 }
 
-interface RawTrial extends Omit<TrialRow, 'variant' | 'variantKey' | 'spec'> {
+interface RawTrial extends Omit<TrialRow, 'variant' | 'variantKey' | 'spec' | 'engineInfo'> {
   variantJson: string;
   specJson: string;
+  engineJson: string | null;
 }
 
 function toTrial(raw: RawTrial): TrialRow {
-  const {variantJson, specJson, ...rest} = raw;
+  const {variantJson, specJson, engineJson, ...rest} = raw;
   const variant = (parseJson(variantJson, `variant_json of trial ${raw.id}`) ?? {}) as Record<string, VariantValue>;
-  return {...rest, variant, variantKey: canonicalJson(variant), spec: parseJson(specJson, `spec_json of trial ${raw.id}`)};
+  const engineInfo = engineJson === null ? null : (parseJson(engineJson, `engine_json of trial ${raw.id}`) as Record<string, unknown>);
+  return {...rest, variant, variantKey: canonicalJson(variant), spec: parseJson(specJson, `spec_json of trial ${raw.id}`), engineInfo};
 }
 
 export function listSweeps(db: Db): SweepRow[] {

@@ -4,7 +4,7 @@
  * instead of failing with "database is locked", and a lease is taken with compare-and-set.
  */
 import * as os from 'node:os';
-import {openDb, type Db, type TrialStatus} from './db';
+import {openDb, storeId, type Db, type TrialStatus} from './db';
 import {UsageError} from '../errors';
 
 export interface SweepRow {
@@ -16,6 +16,8 @@ export interface SweepRow {
   created_at: number;
   status: string;
   smoke: number;
+  /** The engine the sweep trains on (asked for); null for sweeps stored before engines were recorded. */
+  engine: string | null;
 }
 
 export interface TrialRow {
@@ -27,7 +29,10 @@ export interface TrialRow {
   seed: number;
   spec_json: string;
   status: TrialStatus;
+  /** Times the trial was started (claimed), resumes included. */
   attempt: number;
+  /** Times its worker crashed; `resources.retries` bounds these. */
+  crashes: number;
   slot: number | null;
   pid: number | null;
   owner: string | null;
@@ -37,6 +42,17 @@ export interface TrialRow {
   error: string | null;
   params: number | null;
   macs: number | null;
+  /** The engine that ran it (after any fallback) and that engine's description as JSON. */
+  engine: string | null;
+  engine_json: string | null;
+}
+
+/**
+ * What an engine says about itself (its `engine` event): stored whole, as JSON, so that every engine fits
+ * without schema changes; only the name of the engine that actually ran has a column of its own.
+ */
+export interface EngineRecord {
+  name: string;
 }
 
 export interface NewTrial {
@@ -86,11 +102,14 @@ function failpoint(): {commitsLeft: number} | undefined {
 export class Store {
   readonly db: Db;
   readonly owner: string;
+  /** This database's own id: part of every checkpoint's identity. */
+  readonly id: string;
   private fail = failpoint();
 
   constructor(file: string, owner = ownerId()) {
     this.db = openDb(file);
     this.owner = owner;
+    this.id = storeId(this.db);
   }
 
   close(): void {
@@ -109,23 +128,37 @@ export class Store {
   }
 
   /**
-   * The sweep of this name and config, created if new. A different config under an existing name is refused
-   * unless `forceNew`, because resuming it would mix results of two experiments.
+   * The sweep of this name, config and engine, created if new. A different config or engine under an existing
+   * name is refused unless `forceNew`, because resuming it would mix results of two experiments (or engines).
+   * A sweep stored before engines were recorded takes the engine it is first resumed with.
    */
-  openSweep(opts: {name: string; configPath: string; yaml: string; hash: string; smoke?: boolean; forceNew?: boolean}): {sweep: SweepRow; created: boolean} {
+  openSweep(opts: {name: string; configPath: string; yaml: string; hash: string; engine: string; smoke?: boolean; forceNew?: boolean}): {sweep: SweepRow; created: boolean} {
     return this.tx(() => {
-      const same = this.db.prepare('SELECT * FROM sweeps WHERE name = ? AND config_hash = ?').get(opts.name, opts.hash) as SweepRow | undefined;
+      const find = (sql: string, ...args: unknown[]) => this.db.prepare(`SELECT * FROM sweeps WHERE ${sql} ORDER BY id DESC LIMIT 1`).get(...args) as SweepRow | undefined;
+      const same = find('name = ? AND config_hash = ? AND engine = ?', opts.name, opts.hash, opts.engine);
       if (same) return {sweep: same, created: false};
-      const other = this.db.prepare('SELECT * FROM sweeps WHERE name = ? ORDER BY id DESC LIMIT 1').get(opts.name) as SweepRow | undefined;
+      const unrecorded = find('name = ? AND config_hash = ? AND engine IS NULL', opts.name, opts.hash);
+      if (unrecorded) {
+        this.db.prepare('UPDATE sweeps SET engine = ? WHERE id = ?').run(opts.engine, unrecorded.id);
+        return {sweep: {...unrecorded, engine: opts.engine}, created: false};
+      }
+      const otherEngine = find('name = ? AND config_hash = ?', opts.name, opts.hash);
+      const other = otherEngine ?? find('name = ?', opts.name);
       if (other && !opts.forceNew) {
+        if (otherEngine) {
+          throw new UsageError(
+            `sweep "${opts.name}" (id ${otherEngine.id}) trains on engine ${otherEngine.engine}; running it on ${opts.engine} would mix two engines in one sweep`,
+            {hint: `run it with --engine ${otherEngine.engine} to continue it, or add --new to start a new sweep "${opts.name}" on ${opts.engine} (ablate compare ${otherEngine.id} NEW compares them)`},
+          );
+        }
         throw new UsageError(
           `sweep "${opts.name}" already exists (id ${other.id}, created ${new Date(other.created_at).toISOString()}) with a different config; resuming it would mix two experiments`,
           {hint: `run again with --new to start a new sweep under the same name, or give the study another name (ablate report ${other.id} shows the old one)`},
         );
       }
       const info = this.db
-        .prepare('INSERT INTO sweeps (name, config_path, config_yaml, config_hash, created_at, status, smoke) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(opts.name, opts.configPath, opts.yaml, opts.hash, Date.now(), 'pending', opts.smoke ? 1 : 0);
+        .prepare('INSERT INTO sweeps (name, config_path, config_yaml, config_hash, created_at, status, smoke, engine) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(opts.name, opts.configPath, opts.yaml, opts.hash, Date.now(), 'pending', opts.smoke ? 1 : 0, opts.engine);
       return {sweep: this.db.prepare('SELECT * FROM sweeps WHERE id = ?').get(info.lastInsertRowid) as SweepRow, created: true};
     });
   }
@@ -177,7 +210,7 @@ export class Store {
     return this.tx(() => {
       const ids = this.db.prepare("SELECT id FROM trials WHERE sweep_id = ? AND status = 'failed'").all(sweepId) as {id: number}[];
       for (const {id} of ids) this.insertEvent(sweepId, id, 'requeued', 'failed trial queued again (--retry-failed)');
-      this.db.prepare("UPDATE trials SET status = 'pending', attempt = 0, error = NULL WHERE sweep_id = ? AND status = 'failed'").run(sweepId);
+      this.db.prepare("UPDATE trials SET status = 'pending', crashes = 0, error = NULL WHERE sweep_id = ? AND status = 'failed'").run(sweepId);
       return ids.length;
     });
   }
@@ -214,8 +247,18 @@ export class Store {
     });
   }
 
-  /** Epoch rows are keyed by (trial, epoch): a replayed epoch overwrites, never duplicates. */
-  recordEpochs(trialId: number, rows: EpochRow[]): void {
+  /** Whether this coordinator holds the trial's lease (the compare in every compare-and-set below). */
+  private holds(trialId: number): {sweep_id: number; crashes: number; engine: string | null; variant_json: string} | undefined {
+    return this.db
+      .prepare("SELECT sweep_id, crashes, engine, variant_json FROM trials WHERE id = ? AND owner = ? AND status = 'running'")
+      .get(trialId, this.owner) as {sweep_id: number; crashes: number; engine: string | null; variant_json: string} | undefined;
+  }
+
+  /**
+   * Epoch rows are keyed by (trial, epoch): a replayed epoch overwrites, never duplicates. Written only
+   * while this coordinator holds the trial; returns whether they were.
+   */
+  recordEpochs(trialId: number, rows: EpochRow[]): boolean {
     const stmt = this.db.prepare(
       `INSERT INTO epochs (trial_id, epoch, train_loss, train_err, test_loss, test_err, lr, seconds, images_per_sec)
        VALUES (@trial_id, @epoch, @train_loss, @train_err, @test_loss, @test_err, @lr, @seconds, @images_per_sec)
@@ -223,24 +266,76 @@ export class Store {
          test_loss = excluded.test_loss, test_err = excluded.test_err, lr = excluded.lr, seconds = excluded.seconds,
          images_per_sec = excluded.images_per_sec`,
     );
-    this.tx(() => {
+    return this.tx(() => {
+      if (!this.holds(trialId)) return false;
       for (const r of rows) stmt.run({...r, trial_id: trialId});
-      this.db.prepare('UPDATE trials SET heartbeat_at = ? WHERE id = ? AND owner = ?').run(Date.now(), trialId, this.owner);
+      this.db.prepare('UPDATE trials SET heartbeat_at = ? WHERE id = ?').run(Date.now(), trialId);
+      return true;
     });
   }
 
-  /** End a trial this coordinator holds. `pending` gives it back (stopped by a signal, or to be retried). */
-  finishTrial(trialId: number, status: TrialStatus, opts: {error?: string; event?: string; eventMessage?: string} = {}): void {
-    this.tx(() => {
-      const row = this.db.prepare('SELECT sweep_id FROM trials WHERE id = ?').get(trialId) as {sweep_id: number};
+  /**
+   * Record the engine a running trial actually got (after any fallback) and the worker's pid. Returns the
+   * other engines its variant (earlier attempts of this trial included) already ran on; when there are any, a
+   * `engine-mixed` event says so. Undefined when this coordinator no longer holds the trial.
+   */
+  recordEngine(trialId: number, info: {pid: number; engine: EngineRecord; device: string | null; slot: number | null}): string[] | undefined {
+    return this.tx(() => {
+      const held = this.holds(trialId);
+      if (!held) return undefined;
+      const name = info.engine.name;
+      const mixed = new Set<string>();
+      if (held.engine !== null && held.engine !== name) mixed.add(held.engine);
+      const others = this.db
+        .prepare('SELECT DISTINCT engine FROM trials WHERE sweep_id = ? AND variant_json = ? AND id != ? AND engine IS NOT NULL AND engine != ?')
+        .all(held.sweep_id, held.variant_json, trialId, name) as {engine: string}[];
+      for (const o of others) mixed.add(o.engine);
+      this.db.prepare('UPDATE trials SET pid = ?, engine = ?, engine_json = ? WHERE id = ?').run(info.pid, name, JSON.stringify(info.engine), trialId);
+      if (info.device !== null) this.insertEvent(held.sweep_id, trialId, 'device', `slot ${info.slot} CUDA_VISIBLE_DEVICES=${info.device}`);
+      if (mixed.size > 0) {
+        this.insertEvent(held.sweep_id, trialId, 'engine-mixed', `runs on ${name}; its variant (or an earlier attempt of it) ran on ${[...mixed].join(', ')}`);
+      }
+      return [...mixed];
+    });
+  }
+
+  /**
+   * End a trial this coordinator holds. `pending` gives it back (stopped by a signal, or to be retried).
+   * Returns false, and writes nothing, when the lease is no longer this coordinator's.
+   */
+  finishTrial(trialId: number, status: TrialStatus, opts: {error?: string; event?: string; eventMessage?: string} = {}): boolean {
+    return this.tx(() => {
+      const held = this.holds(trialId);
+      if (!held) return false;
       const done = status === 'done' || status === 'failed' || status === 'diverged';
       this.db
         .prepare(
           `UPDATE trials SET status = ?, error = ?, finished_at = ?, owner = CASE WHEN ? THEN owner ELSE NULL END,
-             pid = CASE WHEN ? THEN pid ELSE NULL END WHERE id = ? AND owner = ?`,
+             pid = CASE WHEN ? THEN pid ELSE NULL END WHERE id = ?`,
         )
-        .run(status, opts.error ?? null, done ? Date.now() : null, done ? 1 : 0, done ? 1 : 0, trialId, this.owner);
-      this.insertEvent(row.sweep_id, trialId, opts.event ?? status, opts.eventMessage ?? opts.error ?? null);
+        .run(status, opts.error ?? null, done ? Date.now() : null, done ? 1 : 0, done ? 1 : 0, trialId);
+      this.insertEvent(held.sweep_id, trialId, opts.event ?? status, opts.eventMessage ?? opts.error ?? null);
+      return true;
+    });
+  }
+
+  /**
+   * A trial's worker crashed: count the crash and queue the trial again while crashes stay within `retries`
+   * (stops and resumes do not count), else end it `failed`. Undefined when the lease is no longer ours.
+   */
+  crashTrial(trialId: number, message: string, retries: number): {outcome: 'retry' | 'failed'; crashes: number} | undefined {
+    return this.tx(() => {
+      const held = this.holds(trialId);
+      if (!held) return undefined;
+      const crashes = held.crashes + 1;
+      if (crashes <= retries) {
+        this.db.prepare("UPDATE trials SET status = 'pending', crashes = ?, owner = NULL, pid = NULL WHERE id = ?").run(crashes, trialId);
+        this.insertEvent(held.sweep_id, trialId, 'retry', `${message}; retrying (crash ${crashes}, ${retries} retr${retries === 1 ? 'y' : 'ies'} allowed)`);
+        return {outcome: 'retry' as const, crashes};
+      }
+      this.db.prepare("UPDATE trials SET status = 'failed', crashes = ?, error = ?, finished_at = ? WHERE id = ?").run(crashes, message, Date.now(), trialId);
+      this.insertEvent(held.sweep_id, trialId, 'failed', `${message} (crash ${crashes}; ${retries} retr${retries === 1 ? 'y' : 'ies'} allowed)`);
+      return {outcome: 'failed' as const, crashes};
     });
   }
 

@@ -117,7 +117,7 @@ for (const [label, model] of [
       assert.ok(rel(r.train_loss!, rb[i].train_loss!) < STEP_REL && rel(r.test_loss!, rb[i].test_loss!) < STEP_REL, `epoch ${i + 1}: ${JSON.stringify([r, rb[i]])}`);
     });
     // The same updates (momentum, weight decay, BN running statistics): the final weights agree too.
-    const [wa, wb] = [loadCheckpoint(path.join(dir, 'torch.ckpt'))!, loadCheckpoint(path.join(dir, 'native.ckpt'))!];
+    const [wa, wb] = [loadCheckpoint(path.join(dir, 'torch.ckpt')).state!, loadCheckpoint(path.join(dir, 'native.ckpt')).state!];
     assert.deepEqual([...wa.tensors.keys()].sort(), [...wb.tensors.keys()].sort());
     let worst = 0;
     for (const [k, t] of wa.tensors) {
@@ -137,7 +137,7 @@ test('stop mid-epoch, then resume from the checkpoint: the same epochs as an uni
   const file = path.join(dir, 'stopped.ckpt');
   const first = await runTorch(spec, file, {stopAfter: 2});
   assert.deepEqual(first.outcome, {status: 'stopped', epochs: 0} satisfies TrialOutcome);
-  const ckpt = loadCheckpoint(file)!;
+  const ckpt = loadCheckpoint(file).state!;
   assert.equal(ckpt.epoch, 0);
   assert.ok(ckpt.step >= 2 && ckpt.step < 6, `stopped mid-epoch at step ${ckpt.step}`);
   const resumed = await runTorch(spec, file);
@@ -158,7 +158,7 @@ for (const signal of ['SIGUSR1', 'SIGTERM'] as const) {
     const file = path.join(dir, 'sig.ckpt');
     const r = await runTorch(spec, file, {stopAfter: 2, signalAfter: signal});
     assert.deepEqual(r.outcome, {status: 'stopped', epochs: 0});
-    assert.ok(loadCheckpoint(file)!.step >= 2);
+    assert.ok(loadCheckpoint(file).state!.step >= 2);
   });
 }
 

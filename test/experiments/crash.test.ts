@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import {test} from 'node:test';
 import Database from 'better-sqlite3';
 import {cli, cliAsync, tmpDir, writeFile} from '../helpers';
+import {planStudy} from '../../src/experiments/runner';
+import {Store} from '../../src/store/store';
 
 const SLOW = !process.env.ABLATE_SLOW && 'slow: set ABLATE_SLOW=1 (npm test does)';
 
@@ -207,6 +209,41 @@ test('kill -9 of one worker process mid-epoch: the trial is retried from its che
   assert.equal(resumed.length, 1, JSON.stringify(resumed));
   assert.equal(resumed[0].trial, events(db, 'retry')[0].trial);
   assert.ok(resumedAfter(resumed[0].message) >= 1, resumed[0].message);
+});
+
+test('a trial stopped and resumed many times still gets its retry when its worker crashes (retries count crashes, not starts)', {skip: SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const file = study(dir, {seeds: [1], epochs: 4, extraResources: ', executor: process'});
+  // The sweep as five earlier runs interrupted by Ctrl-C leave it: every trial started five times, never crashed.
+  const plan = planStudy(file);
+  const store = new Store(db);
+  const {sweep} = store.openSweep({name: plan.name, configPath: file, yaml: plan.study.text, hash: plan.hash, engine: plan.resources.engine});
+  store.addTrials(sweep.id, plan.trials.map((t) => ({key: t.spec.key, idx: t.spec.index, variant: t.spec.variant, seed: t.spec.seed, spec: t.spec, params: t.params, macs: t.macs})));
+  for (let i = 0; i < 5; i++) {
+    for (const slot of [0, 1]) store.claimNext(sweep.id, slot, process.pid);
+    for (const t of store.db.prepare("SELECT id FROM trials WHERE status = 'running'").all() as {id: number}[]) store.finishTrial(t.id, 'pending', {event: 'stopped'});
+  }
+  store.close();
+  const run = cliAsync(['run', file, '--db', db]);
+  let victim: number | undefined;
+  await waitFor(() => {
+    if (!/epoch 1\/4/.test(run.output().stdout)) return false;
+    const c = new Database(db, {readonly: true});
+    const row = c.prepare("SELECT pid FROM trials WHERE status = 'running' AND pid != ? LIMIT 1").get(run.child.pid) as {pid: number} | undefined;
+    c.close();
+    victim = row?.pid;
+    return victim !== undefined;
+  }, 120_000, 'a running worker');
+  process.kill(victim!, 'SIGKILL');
+  const r = await run.exited;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assertComplete(db, 2, 4);
+  const c = new Database(db, {readonly: true});
+  const rows = c.prepare('SELECT attempt, crashes FROM trials ORDER BY crashes').all() as {attempt: number; crashes: number}[];
+  c.close();
+  assert.deepEqual(rows.map((t) => t.crashes), [0, 1]);
+  assert.deepEqual(rows.map((t) => t.attempt), [6, 7], 'attempt still counts starts');
 });
 
 test('Ctrl-C stops cleanly with exit 130, leaves nothing running, and the same command resumes', {skip: SLOW}, async () => {

@@ -84,7 +84,7 @@ test('a ResNet-20 trial run twice, and once stopped and resumed, gives bit-ident
   const cut = path.join(dir, 'c.ckpt');
   const stopped = await run(cut, 2);
   assert.equal(stopped.outcome.status, 'stopped');
-  const at = loadCheckpoint(cut)!;
+  const at = loadCheckpoint(cut).state!;
   assert.ok(at.epoch === 1 && at.step > 0 && at.step < STEPS, `stopped mid-epoch 2 (epoch ${at.epoch}, step ${at.step})`);
   const resumed = await run(cut);
   assert.equal(resumed.outcome.status, 'done');

@@ -72,7 +72,7 @@ async function stopAndResumeEqualsWhole(executor: Executor): Promise<void> {
   const cut = await run(executor, job(file), true);
   assert.equal(cut.outcome.status, 'stopped', 'the stop request ended the trial before its end');
   assert.ok(cut.stopMs! < PROMPT_MS, `stopped ${cut.stopMs!.toFixed(0)} ms after the request`);
-  const ckpt = loadCheckpoint(file)!;
+  const ckpt = loadCheckpoint(file).state!;
   assert.equal(ckpt.epoch, 0, 'stopped in the first epoch');
   assert.ok(ckpt.step > 0 && ckpt.step < STEPS, `the checkpoint is mid-epoch (step ${ckpt.step} of ${STEPS})`);
 
@@ -136,7 +136,7 @@ test('a worker process told to stop on SIGTERM (as under Slurm) checkpoints mid-
   const result = c.messages.find((m) => m.type === 'result');
   assert.deepEqual(result && result.type === 'result' && result.outcome.status, 'stopped');
   assert.ok(c.latency() < PROMPT_MS, `result ${c.latency().toFixed(0)} ms after the signal`);
-  const ckpt = loadCheckpoint(file)!;
+  const ckpt = loadCheckpoint(file).state!;
   assert.ok(ckpt.epoch === 0 && ckpt.step > 0 && ckpt.step < STEPS, `mid-epoch checkpoint (epoch ${ckpt.epoch}, step ${ckpt.step})`);
 });
 

@@ -7,6 +7,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {datasetInfo} from '../../src/data';
+import {countMacs, countParams, resolveModelSpec} from '../../src/models';
 import {openDb, type Db} from '../../src/store/db';
 
 /** Small deterministic PRNG (mulberry32) for seed-to-seed noise. */
@@ -31,8 +33,11 @@ const FINAL_TEST: Record<string, number> = {
   'true:56': 0.0697,
 };
 
-export const PARAMS: Record<number, number> = {20: 269_722, 32: 464_154, 56: 853_018};
-export const MACS: Record<number, number> = {20: 40_808_448, 32: 69_119_232, 56: 125_741_312};
+/** The engine every started trial of the fixture ran on, as the native engine describes itself. */
+export const ENGINE = {
+  requested: 'native-cpu', name: 'native-cpu', backend: 'cpu', threads: 2,
+  versions: {node: '20.19.2', 'tfjs-core': '4.22.0', cpu: 'Test CPU', oneDNN: '2.6.3', 'cpu runtime': 'omp', isa: 'avx2'},
+};
 
 export interface TrialPlan {
   depth: number;
@@ -60,8 +65,8 @@ export const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 function spec(name: string, depth: number, residual: boolean, seed: number, epochs: number) {
   return {
     name,
-    dataset: {name: 'fashion-mnist', image: [28, 28, 1], classes: 10, train_size: 60000, test_size: 10000},
-    model: {family: 'cifar', depth, planes: 16, widen_factor: 1, residual, batch_norm: true, shortcut: 'A'},
+    dataset: {name: 'cifar10' as const, path: 'data/cifar-10-batches-bin', train_size: 50000, test_size: 10000},
+    model: {family: 'cifar' as const, depth, planes: 16, widen_factor: 1, residual, batch_norm: true, shortcut: 'A' as const},
     train: {
       epochs,
       batch_size: 128,
@@ -72,17 +77,24 @@ function spec(name: string, depth: number, residual: boolean, seed: number, epoc
   };
 }
 
+/** Parameters and MACs of a trial as `ablate run` stores them: the model's own accounting of its spec. */
+export function accounting(s: ReturnType<typeof spec>): {params: number; macs: number} {
+  const model = resolveModelSpec(s.model);
+  const info = datasetInfo(s.dataset);
+  return {params: countParams(model, info.shape, info.classes), macs: countMacs(model, info.shape, info.classes)};
+}
+
 export function insertSweep(db: Db, plan: SweepPlan): number {
   const seeds = plan.seeds ?? [1, 2, 3];
   const sweepId = Number(
     db
-      .prepare('INSERT INTO sweeps (name, config_path, config_yaml, config_hash, created_at, status) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(plan.name, `configs/${plan.name}.yaml`, `name: ${plan.name}\nseeds: [${seeds.join(', ')}]\n`, `hash-${plan.name}-${plan.createdAt}`, plan.createdAt, 'running')
+      .prepare('INSERT INTO sweeps (name, config_path, config_yaml, config_hash, created_at, status, engine) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(plan.name, `configs/${plan.name}.yaml`, `name: ${plan.name}\nseeds: [${seeds.join(', ')}]\n`, `hash-${plan.name}-${plan.createdAt}`, plan.createdAt, 'running', 'native-cpu')
       .lastInsertRowid,
   );
   const insTrial = db.prepare(
-    `INSERT INTO trials (sweep_id, key, idx, variant_json, seed, spec_json, status, attempt, slot, pid, heartbeat_at, started_at, finished_at, error, params, macs)
-     VALUES (@sweep, @key, @idx, @variant, @seed, @spec, @status, @attempt, @slot, @pid, @hb, @started, @finished, @error, @params, @macs)`,
+    `INSERT INTO trials (sweep_id, key, idx, variant_json, seed, spec_json, status, attempt, slot, pid, heartbeat_at, started_at, finished_at, error, params, macs, engine, engine_json)
+     VALUES (@sweep, @key, @idx, @variant, @seed, @spec, @status, @attempt, @slot, @pid, @hb, @started, @finished, @error, @params, @macs, @engine, @engineJson)`,
   );
   const insEpoch = db.prepare(
     `INSERT INTO epochs (trial_id, epoch, train_loss, train_err, test_loss, test_err, lr, seconds, images_per_sec)
@@ -97,6 +109,8 @@ export function insertSweep(db: Db, plan: SweepPlan): number {
         const nEpochs = o?.epochs ?? (status === 'done' ? plan.epochs : status === 'pending' ? 0 : Math.max(1, plan.epochs - 3));
         const key = `${plan.name.slice(0, 2)}${sweepIdHex(plan.createdAt)}${depth.toString(16).padStart(2, '0')}${residual ? 'r' : 'p'}${seed}`.padEnd(16, '0');
         const start = plan.createdAt + idx * 60_000;
+        const trialSpec = spec(plan.name, depth, residual, seed, plan.epochs);
+        const {params, macs} = accounting(trialSpec);
         const trialId = Number(
           insTrial.run({
             sweep: sweepId,
@@ -104,7 +118,7 @@ export function insertSweep(db: Db, plan: SweepPlan): number {
             idx: idx,
             variant: JSON.stringify({'model.depth': depth, 'model.residual': residual}),
             seed,
-            spec: JSON.stringify(spec(plan.name, depth, residual, seed, plan.epochs)),
+            spec: JSON.stringify(trialSpec),
             status,
             attempt: status === 'pending' ? 0 : 1,
             slot: status === 'running' ? 0 : null,
@@ -113,8 +127,10 @@ export function insertSweep(db: Db, plan: SweepPlan): number {
             started: status === 'pending' ? null : start,
             finished: status === 'done' || status === 'failed' || status === 'diverged' ? start + nEpochs * 20_000 : null,
             error: o?.error ?? (status === 'failed' ? 'Error: worker exited with code 137 (out of memory?)' : null),
-            params: PARAMS[depth] ?? null,
-            macs: MACS[depth] ?? null,
+            params,
+            macs,
+            engine: status === 'pending' ? null : ENGINE.name,
+            engineJson: status === 'pending' ? null : JSON.stringify(ENGINE),
           }).lastInsertRowid,
         );
         if (status === 'failed' || status === 'diverged') {

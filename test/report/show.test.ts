@@ -26,7 +26,10 @@ test('show by id gives the resolved spec and the per-epoch curve in percent', ()
   assert.match(text, /resolved spec:/);
   assert.match(text, /depth: 20/);
   assert.match(text, /momentum: 0\.9/);
-  assert.match(text, /image: \[28, 28, 1\]/, 'lists of scalars on one line, as in study files');
+  assert.match(text, /milestones: \[3\]/, 'lists of scalars on one line, as in study files');
+  assert.match(text, /^  engine    native-cpu \(node 20\.19\.2, tfjs-core 4\.22\.0, cpu Test CPU, oneDNN 2\.6\.3, cpu runtime omp, isa avx2\), 2 threads$/m);
+  assert.equal(d.trial.engine, 'native-cpu');
+  assert.equal((d.trial.engineInfo as {versions: {oneDNN: string}}).versions.oneDNN, '2.6.3');
   assert.equal(text.split('\n').filter((l) => /^│ +[1-6] │/.test(l)).length, 6);
 });
 

@@ -1,11 +1,11 @@
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import type {Db} from '../../src/store/db';
+import {openDb, type Db} from '../../src/store/db';
 import {buildReport} from '../../src/report/model';
-import {pivotTable, renderReport, variantCsv, variantTable} from '../../src/report/views';
+import {engineNotes, pivotTable, renderReport, variantCsv, variantTable} from '../../src/report/views';
 import {parseCsv, parseMarkdownTable, renderCsv, renderMarkdown} from '../../src/report/render';
 import {duration, humanCount, summaryCell} from '../../src/report/format';
-import {openFixture, closeFixture, type Fixture} from './fixture';
+import {makeFixture, openFixture, closeFixture, ENGINE, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
@@ -144,6 +144,38 @@ test('--curves appends one sparkline per variant; --only-changed drops constant 
   const csv = parseCsv(renderCsv(variantCsv(r)));
   assert.equal(csv[0][0], 'model.residual');
   assert.ok(!csv[0].includes('params'));
+});
+
+test('a variant whose seeds ran on different engines is flagged in every table and in JSON', () => {
+  const mixed = makeFixture();
+  try {
+    const w = openDb(mixed.file);
+    // One seed of depth-20 plain fell back to the reference engine.
+    w.prepare("UPDATE trials SET engine = 'tfjs-cpu', engine_json = ? WHERE sweep_id = ? AND idx = 1")
+      .run(JSON.stringify({...ENGINE, name: 'tfjs-cpu', threads: 1, versions: {node: '20.19.2', 'tfjs-core': '4.22.0', cpu: 'Test CPU'}}), mixed.otherId);
+    w.close();
+    const ro = openDb(mixed.file, {readonly: true});
+    const r = buildReport(ro, {sweep: 'depth-sweep-b'});
+    ro.close();
+    const v = r.variants.find((x) => x.variant['model.depth'] === 20 && x.variant['model.residual'] === false)!;
+    assert.deepEqual(v.engines, ['native-cpu', 'tfjs-cpu']);
+    assert.equal(r.variants.filter((x) => x.engines.length > 1).length, 1);
+    assert.deepEqual(r.engines.map((u) => [u.engine, u.trials]), [['native-cpu', 17], ['tfjs-cpu', 1]]);
+    const notes = engineNotes(r);
+    assert.equal(notes[0], 'warning: depth=20 residual=false mixes engines (native-cpu, tfjs-cpu); its seeds are not comparable as they stand');
+    assert.match(notes[1], /^engines: native-cpu \(node 20\.19\.2, .*oneDNN 2\.6\.3, .*\) × 17; tfjs-cpu \(node 20\.19\.2, tfjs-core 4\.22\.0, cpu Test CPU\) × 1$/);
+    assert.ok(renderReport(r, 'table').includes(notes[0]));
+    assert.ok(renderReport({...r, pivot: undefined}, 'markdown').includes(notes[0]));
+    const json = JSON.parse(renderReport(r, 'json'));
+    assert.deepEqual(json.variants[0].engines, ['native-cpu', 'tfjs-cpu']);
+    assert.equal(json.variants[0].trials[1].engine, 'tfjs-cpu');
+    // The fixture's other sweeps ran on one engine: no note at all.
+    const one = openDb(mixed.file, {readonly: true});
+    assert.deepEqual(engineNotes(buildReport(one, {sweep: 'smoke'})), []);
+    one.close();
+  } finally {
+    mixed.cleanup();
+  }
 });
 
 test('pivot with --baseline adds a Δ column per compared column: interval, test, star and legend', () => {

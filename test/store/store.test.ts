@@ -3,7 +3,8 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {test} from 'node:test';
-import {openDb} from '../../src/store/db';
+import Database from 'better-sqlite3';
+import {MIGRATIONS, openDb, SCHEMA_VERSION, storeId} from '../../src/store/db';
 import {Store, type NewTrial} from '../../src/store/store';
 import {EnvironmentError, UsageError} from '../../src/errors';
 import {tmpDir} from '../helpers';
@@ -14,7 +15,7 @@ const trials = (n: number): NewTrial[] =>
 function fresh(owner?: string): {store: Store; file: string; sweepId: number} {
   const file = path.join(tmpDir(), 'ablate.db');
   const store = new Store(file, owner);
-  const {sweep} = store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1'});
+  const {sweep} = store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1', engine: 'native-cpu'});
   store.addTrials(sweep.id, trials(3));
   return {store, file, sweepId: sweep.id};
 }
@@ -28,14 +29,14 @@ test('the same grid inserted twice keeps one row per key', () => {
 
 test('a changed config under an existing name is refused unless forced new', () => {
   const {store} = fresh();
-  assert.equal(store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1'}).created, false);
-  assert.throws(() => store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s\n', hash: 'h2'}), (e: unknown) => {
+  assert.equal(store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1', engine: 'native-cpu'}).created, false);
+  assert.throws(() => store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s\n', hash: 'h2', engine: 'native-cpu'}), (e: unknown) => {
     assert.ok(e instanceof UsageError);
     assert.match(e.message, /sweep "s" already exists .* with a different config/);
     assert.match(e.hint!, /--new/);
     return true;
   });
-  const again = store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s\n', hash: 'h2', forceNew: true});
+  const again = store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s\n', hash: 'h2', engine: 'native-cpu', forceNew: true});
   assert.equal(again.created, true);
 });
 
@@ -96,11 +97,20 @@ test('finishing needs the lease: a coordinator cannot end a trial it does not ho
   const {store, file, sweepId} = fresh('hostA:1');
   const t = store.claimNext(sweepId, 0, 1)!;
   const intruder = new Store(file, 'hostB:2');
-  intruder.finishTrial(t.id, 'done');
+  const events = () => (store.db.prepare('SELECT kind FROM events WHERE trial_id = ?').all(t.id) as {kind: string}[]).map((e) => e.kind);
+  assert.equal(intruder.finishTrial(t.id, 'done'), false);
   assert.equal(store.trial(t.id).status, 'running');
-  store.finishTrial(t.id, 'done');
+  assert.deepEqual(events(), ['started'], 'a finish that matched nothing writes no event');
+  assert.equal(intruder.recordEpochs(t.id, [{epoch: 1, train_loss: 1, train_err: 0.5, test_loss: 1, test_err: 0.5, lr: 0.1, seconds: 1, images_per_sec: 1}]), false);
+  assert.equal((store.db.prepare('SELECT count(*) AS n FROM epochs').get() as {n: number}).n, 0, 'nor epoch rows');
+  assert.equal(intruder.crashTrial(t.id, 'worker died', 1), undefined);
+  assert.equal(intruder.recordEngine(t.id, {pid: 1, engine: {name: 'tfjs-cpu'}, device: null, slot: 0}), undefined);
+  assert.equal(store.trial(t.id).engine, null);
+  assert.equal(store.finishTrial(t.id, 'done'), true);
   assert.equal(store.trial(t.id).status, 'done');
   assert.notEqual(store.trial(t.id).finished_at, null);
+  assert.equal(store.finishTrial(t.id, 'failed', {error: 'late'}), false, 'a finished trial is not finished again');
+  assert.deepEqual(events(), ['started', 'done']);
   intruder.close();
 });
 
@@ -135,6 +145,124 @@ test('a results folder that cannot be written is an environment error', {skip: p
 test('WAL mode and the schema version are set', () => {
   const {store} = fresh();
   assert.equal(store.db.pragma('journal_mode', {simple: true}), 'wal');
-  assert.equal(store.db.pragma('user_version', {simple: true}), 1);
+  assert.equal(store.db.pragma('user_version', {simple: true}), SCHEMA_VERSION);
   assert.equal(store.db.pragma('integrity_check', {simple: true}), 'ok');
+});
+
+test('retries count crashes, not starts: a trial stopped and resumed many times still gets its retry', () => {
+  const {store, sweepId} = fresh();
+  let t = store.claimNext(sweepId, 0, process.pid)!;
+  for (let i = 0; i < 4; i++) {
+    assert.ok(store.finishTrial(t.id, 'pending', {event: 'stopped'}));
+    t = store.claimNext(sweepId, 0, process.pid)!;
+  }
+  assert.equal(t.attempt, 5);
+  assert.deepEqual(store.crashTrial(t.id, 'worker process 1 exited (SIGKILL)', 1), {outcome: 'retry', crashes: 1});
+  assert.equal(store.trial(t.id).status, 'pending');
+  t = store.claimNext(sweepId, 0, process.pid)!;
+  assert.deepEqual(store.crashTrial(t.id, 'worker process 1 exited (SIGKILL)', 1), {outcome: 'failed', crashes: 2});
+  const row = store.trial(t.id);
+  assert.equal(row.status, 'failed');
+  assert.equal(row.error, 'worker process 1 exited (SIGKILL)');
+  const msgs = store.db.prepare("SELECT kind, message FROM events WHERE trial_id = ? AND kind IN ('retry', 'failed') ORDER BY id").all(t.id) as {kind: string; message: string}[];
+  assert.deepEqual(msgs.map((m) => m.kind), ['retry', 'failed']);
+  assert.match(msgs[0].message, /retrying \(crash 1, 1 retry allowed\)/);
+  // --retry-failed gives the trial its retries again.
+  assert.equal(store.requeueFailed(sweepId), 1);
+  assert.equal(store.trial(t.id).crashes, 0);
+});
+
+test('each database has its own store id, kept across opens', () => {
+  const a = fresh();
+  const b = fresh();
+  assert.match(a.store.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(a.store.id, b.store.id);
+  const again = new Store(a.file);
+  assert.equal(again.id, a.store.id);
+  again.close();
+  const ro = openDb(a.file, {readonly: true});
+  assert.equal(storeId(ro), a.store.id);
+  ro.close();
+});
+
+test('another engine on an existing sweep is refused with the fix; --new starts a sweep of its own', () => {
+  const {store, sweepId} = fresh();
+  const open = (engine: string, forceNew = false) => store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1', engine, forceNew});
+  assert.deepEqual([open('native-cpu').sweep.id, open('native-cpu').created], [sweepId, false]);
+  assert.throws(() => open('tfjs-cpu'), (e: unknown) => {
+    assert.ok(e instanceof UsageError);
+    assert.equal(e.message, `sweep "s" (id ${sweepId}) trains on engine native-cpu; running it on tfjs-cpu would mix two engines in one sweep`);
+    assert.match(e.hint!, /run it with --engine native-cpu to continue it, or add --new to start a new sweep "s" on tfjs-cpu/);
+    return true;
+  });
+  const other = open('tfjs-cpu', true);
+  assert.equal(other.created, true);
+  assert.equal(other.sweep.engine, 'tfjs-cpu');
+  assert.equal(open('tfjs-cpu').sweep.id, other.sweep.id, 'each engine resumes its own sweep');
+  assert.equal(open('native-cpu').sweep.id, sweepId);
+});
+
+test('the engine a trial ran on is stored with its description; a variant that mixes engines is recorded', () => {
+  const {store, sweepId} = fresh();
+  store.addTrials(sweepId, [{key: 'k0-seed2', idx: 3, variant: {'model.depth': 8}, seed: 2, spec: {i: 0}, params: 100, macs: 1000}]);
+  const info = {requested: 'native-cpu', name: 'native-cpu', threads: 2, versions: {oneDNN: '2.6.3'}};
+  const a = store.claimNext(sweepId, 0, process.pid)!;
+  assert.deepEqual(store.recordEngine(a.id, {pid: 4321, engine: info, device: '3', slot: 0}), []);
+  const row = store.trial(a.id);
+  assert.deepEqual([row.engine, row.pid, JSON.parse(row.engine_json!)], ['native-cpu', 4321, info]);
+  assert.ok(store.finishTrial(a.id, 'done'));
+  // Its second seed falls back to the reference engine: not silently.
+  const b = store.db.prepare("SELECT id FROM trials WHERE key = 'k0-seed2'").get() as {id: number};
+  store.db.prepare("UPDATE trials SET idx = -1 WHERE id = ?").run(b.id);
+  const claimed = store.claimNext(sweepId, 0, process.pid)!;
+  assert.equal(claimed.id, b.id);
+  assert.deepEqual(store.recordEngine(b.id, {pid: 1, engine: {...info, name: 'tfjs-cpu'}, device: null, slot: 0}), ['native-cpu']);
+  const kinds = store.db.prepare('SELECT kind, message FROM events WHERE trial_id = ? ORDER BY id').all(b.id) as {kind: string; message: string}[];
+  assert.deepEqual(kinds.map((k) => k.kind), ['started', 'engine-mixed']);
+  assert.match(kinds[1].message, /runs on tfjs-cpu; its variant \(or an earlier attempt of it\) ran on native-cpu/);
+  const device = store.db.prepare("SELECT message FROM events WHERE trial_id = ? AND kind = 'device'").get(a.id) as {message: string};
+  assert.equal(device.message, 'slot 0 CUDA_VISIBLE_DEVICES=3');
+});
+
+test('a schema-1 database is migrated in place: rows, ids and references kept, a store id given, sweeps adopt an engine', () => {
+  const file = path.join(tmpDir(), 'old.db');
+  const old = new Database(file);
+  old.exec(MIGRATIONS[0] as string);
+  old.pragma('user_version = 1');
+  old.prepare("INSERT INTO sweeps (id, name, config_path, config_yaml, config_hash, created_at) VALUES (7, 's', 's.yaml', 'name: s', 'h1', 1)").run();
+  old.prepare("INSERT INTO trials (id, sweep_id, key, idx, variant_json, seed, spec_json, status, attempt) VALUES (3, 7, 'k', 0, '{}', 1, '{}', 'done', 4)").run();
+  old.prepare("INSERT INTO events (sweep_id, trial_id, at, kind) VALUES (7, 3, 1, 'done')").run();
+  old.close();
+  // A reading command upgrades it first.
+  const ro = openDb(file, {readonly: true});
+  assert.equal(ro.pragma('user_version', {simple: true}), SCHEMA_VERSION);
+  ro.close();
+  const store = new Store(file);
+  assert.equal((store.db.pragma('foreign_key_check') as unknown[]).length, 0);
+  assert.equal(store.db.pragma('integrity_check', {simple: true}), 'ok');
+  const t = store.trial(3);
+  assert.deepEqual([t.sweep_id, t.status, t.attempt, t.crashes, t.engine], [7, 'done', 4, 0, null]);
+  const {sweep, created} = store.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1', engine: 'native-cpu'});
+  assert.deepEqual([sweep.id, created, sweep.engine], [7, false, 'native-cpu']);
+  assert.throws(() => store.db.prepare("INSERT INTO trials (sweep_id, key, idx, variant_json, seed, spec_json) VALUES (99, 'x', 0, '{}', 1, '{}')").run(), /FOREIGN KEY/);
+  store.close();
+});
+
+test('every write to the database goes through the Store (one transactional path)', () => {
+  // Raw SQL writes anywhere else would bypass the lease checks and the one-transaction-per-write rule.
+  const src = path.resolve(__dirname, '..', '..', '..', 'src');
+  const offenders: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, {withFileTypes: true})) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.ts') && !p.endsWith(path.join('store', 'store.ts')) && !p.endsWith(path.join('store', 'db.ts'))) {
+        fs.readFileSync(p, 'utf8').split('\n').forEach((line, i) => {
+          if (/\b(INSERT|UPDATE|DELETE|REPLACE)\b\s+(INTO\s+)?\w+/.test(line) && /prepare|exec|\.run\(/.test(line)) offenders.push(`${path.relative(src, p)}:${i + 1}: ${line.trim()}`);
+        });
+      }
+    }
+  };
+  walk(src);
+  assert.deepEqual(offenders, []);
 });
