@@ -12,12 +12,13 @@ import {
   closest,
   emptyCounts,
   epochsOfSweep,
+  parseSpec,
   resolveSweep,
-  trialsOfSweep,
+  trialSummariesOfSweep,
   type EpochRow,
   type StatusCounts,
   type SweepRow,
-  type TrialRow,
+  type TrialSummary,
   type VariantValue,
 } from '../store/queries';
 import {UsageError} from '../errors';
@@ -136,6 +137,8 @@ export interface ReportOptions {
   /** `ROWS,COLS`: two swept axes. */
   pivot?: string;
   onlyChanged?: boolean;
+  /** Read every epoch row for the per-epoch curves (`--curves`, the HTML report); default true. */
+  curves?: boolean;
 }
 
 export interface Report {
@@ -203,13 +206,14 @@ export function parsePairs(items: readonly string[] | undefined, flag: string): 
   return out;
 }
 
-export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
-  const last = epochs.length > 0 ? epochs[epochs.length - 1] : undefined;
-  const tests = epochs.map((e) => finite(e.testErr)).filter((v): v is number => v !== null);
-  const secs = epochs.map((e) => finite(e.seconds)).filter((v): v is number => v !== null);
-  const ips = epochs.map((e) => finite(e.imagesPerSec)).filter((v): v is number => v !== null);
-  let time: number | null = secs.length > 0 ? secs.reduce((a, b) => a + b, 0) : null;
+/**
+ * A trial's result from its summary (epochs folded in SQL); `epochs`, the trial's epoch rows in order,
+ * give its curve (omitted: no curve).
+ */
+export function trialResult(t: TrialSummary, epochs?: EpochRow[]): TrialResult {
+  let time = finite(t.seconds);
   if (time === null && t.startedAt !== null && t.finishedAt !== null) time = (t.finishedAt - t.startedAt) / 1000;
+  const best = finite(t.bestTestErr);
   return {
     id: t.id,
     key: t.key,
@@ -222,20 +226,20 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     variantKey: t.variantKey,
     params: t.params,
     macs: t.macs,
-    epochs: epochs.length,
-    plannedEpochs: plannedEpochs(t.spec),
+    epochs: t.epochs,
+    plannedEpochs: t.plannedEpochs,
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     values: {
-      final_test_err: pct(last?.testErr),
-      best_test_err: tests.length > 0 ? Math.min(...tests) * 100 : null,
-      final_train_err: pct(last?.trainErr),
-      final_test_loss: finite(last?.testLoss),
-      final_train_loss: finite(last?.trainLoss),
+      final_test_err: pct(t.last?.testErr),
+      best_test_err: best === null ? null : best * 100,
+      final_train_err: pct(t.last?.trainErr),
+      final_test_loss: finite(t.last?.testLoss),
+      final_train_loss: finite(t.last?.trainLoss),
       time,
-      images_per_sec: ips.length > 0 ? ips.reduce((a, b) => a + b, 0) / ips.length : null,
+      images_per_sec: finite(t.imagesPerSec),
     },
-    curve: epochs.map((e) => ({
+    curve: (epochs ?? []).map((e) => ({
       epoch: e.epoch,
       trainErr: pct(e.trainErr),
       testErr: pct(e.testErr),
@@ -303,21 +307,26 @@ function unknownKey(key: string, known: Iterable<string>, flag: string): UsageEr
   });
 }
 
-function applyWhere(trials: TrialRow[], where: Record<string, string>): TrialRow[] {
+function applyWhere(trials: TrialSummary[], where: Record<string, string>): TrialSummary[] {
   let out = trials;
+  // Specs are parsed only for keys that are not swept axes, once per trial.
+  const flats = new Map<number, Record<string, unknown>>();
+  const flatOf = (t: TrialSummary) => {
+    let flat = flats.get(t.id);
+    if (!flat) flats.set(t.id, (flat = flattenSpec(parseSpec(t))));
+    return flat;
+  };
   for (const [key, typed] of Object.entries(where)) {
-    const flats = new Map<number, Record<string, unknown>>();
-    const lookup = (t: TrialRow): {found: boolean; value: unknown} => {
+    const lookup = (t: TrialSummary): {found: boolean; value: unknown} => {
       if (key in t.variant) return {found: true, value: t.variant[key]};
-      let flat = flats.get(t.id);
-      if (!flat) flats.set(t.id, (flat = flattenSpec(t.spec)));
+      const flat = flatOf(t);
       return key in flat ? {found: true, value: flat[key]} : {found: false, value: undefined};
     };
     if (!out.some((t) => lookup(t).found)) {
       const known = new Set<string>();
       for (const t of out) {
         Object.keys(t.variant).forEach((k) => known.add(k));
-        Object.keys(flattenSpec(t.spec)).forEach((k) => known.add(k));
+        Object.keys(flatOf(t)).forEach((k) => known.add(k));
       }
       throw unknownKey(key, known, 'where');
     }
@@ -384,8 +393,8 @@ export function buildPivot(variants: VariantResult[], axes: string[], spec: stri
   const colValues = axisValues(variants, colAxis);
   const rowKeys = new Map<string, PivotRow>();
   // Rows follow the sorted values of the row axis, then first appearance of the other axes.
-  const rowOrder = axisValues(variants, rowAxis).map((v) => JSON.stringify(v));
-  const rank = (v: VariantResult) => rowOrder.indexOf(JSON.stringify(v.variant[rowAxis] ?? null));
+  const rowOrder = new Map(axisValues(variants, rowAxis).map((v, i) => [JSON.stringify(v), i]));
+  const rank = (v: VariantResult) => rowOrder.get(JSON.stringify(v.variant[rowAxis] ?? null)) ?? -1;
   const ordered = [...variants].sort((a, b) => rank(a) - rank(b) || a.idx - b.idx);
   for (const v of ordered) {
     const values = rowAxes.map((a) => v.variant[a] ?? null);
@@ -414,10 +423,13 @@ export function applyBaseline(variants: VariantResult[], axes: string[], pairs: 
     }
   }
   const isBase = (v: VariantResult) => keys.every((k) => valueMatches(v.variant[k], pairs[k]));
+  // Baseline cells by their values on the other axes (the first in grid order wins, as a linear search would).
+  const others = axes.filter((a) => !keys.includes(a));
+  const cellOf = (v: VariantResult) => JSON.stringify(others.map((a) => v.variant[a] ?? null));
+  const bases = new Map<string, VariantResult>();
+  for (const b of variants) if (isBase(b) && !bases.has(cellOf(b))) bases.set(cellOf(b), b);
   for (const v of variants) {
-    const base = variants.find(
-      (b) => isBase(b) && axes.every((a) => keys.includes(a) || JSON.stringify(b.variant[a] ?? null) === JSON.stringify(v.variant[a] ?? null)),
-    );
+    const base = bases.get(cellOf(v));
     const a = v.metrics[metric];
     const b = base?.metrics[metric];
     v.baseline = {
@@ -436,7 +448,7 @@ export function buildReport(db: Db, opts: ReportOptions = {}): Report {
   if (!(METRICS as readonly string[]).includes(metric)) {
     throw new UsageError(`unknown metric "${metric}"`, {hint: `choose one of: ${METRICS.join(', ')}`});
   }
-  const rows = trialsOfSweep(db, sweep.id);
+  const rows = trialSummariesOfSweep(db, sweep.id);
   const allAxes = axesOf(rows);
   const where = parsePairs(opts.where, 'where');
   const kept = applyWhere(rows, where);
@@ -445,8 +457,8 @@ export function buildReport(db: Db, opts: ReportOptions = {}): Report {
       hint: 'check the values with: ablate report (without --where)',
     });
   }
-  const epochs = epochsOfSweep(db, sweep.id);
-  const trials = kept.map((t) => trialResult(t, epochs.get(t.id) ?? []));
+  const epochs = opts.curves === false ? undefined : epochsOfSweep(db, sweep.id);
+  const trials = kept.map((t) => trialResult(t, epochs ? (epochs.get(t.id) ?? []) : undefined));
   let variants = foldVariants(trials);
   const counts = emptyCounts();
   for (const t of trials) counts[t.status]++;

@@ -144,6 +144,86 @@ export function trialsOfSweep(db: Db, sweepId: number): TrialRow[] {
   return rows.map(toTrial);
 }
 
+/** A trial with its epoch rows folded in SQL: what the report needs without reading every epoch row. */
+export interface TrialSummary extends Omit<TrialRow, 'spec'> {
+  /** The resolved spec as stored; parse it with `parseSpec` only where a spec value is needed. */
+  specJson: string;
+  /** `train.epochs` of the spec, when it is a number. */
+  plannedEpochs: number | null;
+  /** Epoch rows recorded. */
+  epochs: number;
+  /** The newest epoch row (null before the first). */
+  last: {trainLoss: number | null; trainErr: number | null; testLoss: number | null; testErr: number | null} | null;
+  /** Lowest finite test error over the epochs. */
+  bestTestErr: number | null;
+  /** Sum of the finite epoch times (null when none). */
+  seconds: number | null;
+  /** Mean of the finite images/s (null when none). */
+  imagesPerSec: number | null;
+}
+
+/** Finite REALs only: SQLite keeps ±Infinity (NaN is stored as NULL). */
+const finiteSql = (col: string) => `CASE WHEN ${col} BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN ${col} END`;
+
+/**
+ * Every trial of a sweep with its epochs folded into counts, the last row, the best test error, the time
+ * and the mean speed, in one query (grid order). The spec stays unparsed text.
+ */
+export function trialSummariesOfSweep(db: Db, sweepId: number): TrialSummary[] {
+  const rows = db
+    .prepare(
+      `WITH agg AS (
+         SELECT trial_id, count(*) AS epochs, max(epoch) AS lastEpoch, min(${finiteSql('test_err')}) AS bestTestErr,
+           sum(${finiteSql('seconds')}) AS seconds, avg(${finiteSql('images_per_sec')}) AS imagesPerSec
+         FROM epochs WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?) GROUP BY trial_id
+       )
+       SELECT t.id, t.sweep_id AS sweepId, t.key, t.idx, t.variant_json AS variantJson, t.seed, t.spec_json AS specJson, t.status,
+         t.attempt, t.slot, t.pid, t.owner, t.heartbeat_at AS heartbeatAt, t.started_at AS startedAt, t.finished_at AS finishedAt,
+         t.error, t.params, t.macs,
+         CASE WHEN json_valid(t.spec_json) THEN json_extract(t.spec_json, '$.train.epochs') END AS plannedEpochs,
+         json_valid(t.spec_json) AS specValid,
+         coalesce(a.epochs, 0) AS epochs, a.bestTestErr, a.seconds, a.imagesPerSec,
+         l.epoch AS lastEpoch, l.train_loss AS lastTrainLoss, l.train_err AS lastTrainErr, l.test_loss AS lastTestLoss, l.test_err AS lastTestErr
+       FROM trials t
+       LEFT JOIN agg a ON a.trial_id = t.id
+       LEFT JOIN epochs l ON l.trial_id = t.id AND l.epoch = a.lastEpoch
+       WHERE t.sweep_id = ? ORDER BY t.idx, t.seed, t.id`,
+    )
+    .all(sweepId, sweepId) as (Omit<TrialSummary, 'variant' | 'variantKey' | 'last'> & {
+    variantJson: string;
+    specValid: number;
+    plannedEpochs: unknown;
+    lastEpoch: number | null;
+    lastTrainLoss: number | null;
+    lastTrainErr: number | null;
+    lastTestLoss: number | null;
+    lastTestErr: number | null;
+  })[];
+  // Seeds of one variant share their variant text: parse and canonicalise it once.
+  const variants = new Map<string, {variant: Record<string, VariantValue>; variantKey: string}>();
+  return rows.map((r) => {
+    const {variantJson, specValid, lastEpoch, lastTrainLoss, lastTrainErr, lastTestLoss, lastTestErr, plannedEpochs, ...rest} = r;
+    if (!specValid) parseJson(r.specJson, `spec_json of trial ${r.id}`);
+    let v = variants.get(variantJson);
+    if (!v) {
+      const variant = (parseJson(variantJson, `variant_json of trial ${r.id}`) ?? {}) as Record<string, VariantValue>;
+      variants.set(variantJson, (v = {variant, variantKey: canonicalJson(variant)}));
+    }
+    return {
+      ...rest,
+      variant: v.variant,
+      variantKey: v.variantKey,
+      plannedEpochs: typeof plannedEpochs === 'number' ? plannedEpochs : null,
+      last: lastEpoch === null ? null : {trainLoss: lastTrainLoss, trainErr: lastTrainErr, testLoss: lastTestLoss, testErr: lastTestErr},
+    };
+  });
+}
+
+/** The parsed spec of a trial summary. */
+export function parseSpec(t: Pick<TrialSummary, 'id' | 'specJson'>): unknown {
+  return parseJson(t.specJson, `spec_json of trial ${t.id}`);
+}
+
 export function getTrial(db: Db, id: number): TrialRow | undefined {
   const raw = db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE id = ?`).get(id) as RawTrial | undefined;
   return raw && toTrial(raw);
@@ -270,6 +350,28 @@ export function closest(word: string, candidates: Iterable<string>): string | un
     }
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** Epoch rows and summed epoch seconds of a whole sweep. */
+export function sweepEpochTotals(db: Db, sweepId: number): {epochs: number; seconds: number} {
+  return db
+    .prepare(
+      `SELECT count(*) AS epochs, coalesce(sum(seconds), 0) AS seconds FROM epochs
+       WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?)`,
+    )
+    .get(sweepId) as {epochs: number; seconds: number};
+}
+
+/** Unfinished (pending or running) trials of a sweep: epochs planned (`train.epochs`) and epochs recorded. */
+export function unfinishedProgress(db: Db, sweepId: number): {id: number; plannedEpochs: number | null; epochs: number}[] {
+  const rows = db
+    .prepare(
+      `SELECT t.id, CASE WHEN json_valid(t.spec_json) THEN json_extract(t.spec_json, '$.train.epochs') END AS plannedEpochs,
+         (SELECT count(*) FROM epochs e WHERE e.trial_id = t.id) AS epochs
+       FROM trials t WHERE t.sweep_id = ? AND t.status IN ('pending', 'running') ORDER BY t.idx, t.seed, t.id`,
+    )
+    .all(sweepId) as {id: number; plannedEpochs: unknown; epochs: number}[];
+  return rows.map((r) => ({...r, plannedEpochs: typeof r.plannedEpochs === 'number' ? r.plannedEpochs : null}));
 }
 
 /** Epoch rows and summed epoch seconds per trial of a sweep. */
