@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {test} from 'node:test';
-import {openDb} from '../../src/store/db';
+import {openDb, SCHEMA_VERSION} from '../../src/store/db';
 import {Store, type NewTrial} from '../../src/store/store';
 import {EnvironmentError, UsageError} from '../../src/errors';
 import {tmpDir} from '../helpers';
@@ -135,6 +135,39 @@ test('a results folder that cannot be written is an environment error', {skip: p
 test('WAL mode and the schema version are set', () => {
   const {store} = fresh();
   assert.equal(store.db.pragma('journal_mode', {simple: true}), 'wal');
-  assert.equal(store.db.pragma('user_version', {simple: true}), 1);
+  assert.equal(store.db.pragma('user_version', {simple: true}), SCHEMA_VERSION);
   assert.equal(store.db.pragma('integrity_check', {simple: true}), 'ok');
+});
+
+test('claiming the next trial and reading a trial\'s events use an index, not a scan and a sort', () => {
+  const {store} = fresh();
+  const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1) as {detail: string}[]).map((r) => r.detail).join('; ');
+  // The query of Store.claimNext: with 10,000 pending trials a sort of all of them took 13 ms per claim.
+  const claim = plan("SELECT id FROM trials WHERE sweep_id = ? AND status = 'pending' ORDER BY idx LIMIT 1");
+  assert.match(claim, /USING (COVERING )?INDEX trials_by_status_idx/);
+  assert.doesNotMatch(claim, /TEMP B-TREE/);
+  assert.match(plan('SELECT id, kind FROM events WHERE trial_id = ? ORDER BY at, id'), /USING INDEX events_by_trial/);
+});
+
+test('a database of schema 1 gains the indexes on the next write open, its rows intact', () => {
+  const file = path.join(tmpDir(), 'old.db');
+  const {store} = (() => {
+    const s = new Store(file);
+    const {sweep} = s.openSweep({name: 's', configPath: 's.yaml', yaml: 'name: s', hash: 'h1'});
+    s.addTrials(sweep.id, trials(3));
+    return {store: s};
+  })();
+  // Back to what schema 1 had.
+  store.db.exec('DROP INDEX trials_by_status_idx; DROP INDEX events_by_trial; CREATE INDEX trials_by_status ON trials (sweep_id, status); PRAGMA user_version = 1');
+  store.close();
+  const reopened = new Store(file);
+  try {
+    assert.equal(reopened.db.pragma('user_version', {simple: true}), SCHEMA_VERSION);
+    const names = (reopened.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as {name: string}[]).map((r) => r.name);
+    assert.ok(names.includes('trials_by_status_idx') && names.includes('events_by_trial') && !names.includes('trials_by_status'), names.join(', '));
+    assert.equal((reopened.db.prepare('SELECT count(*) AS n FROM trials').get() as {n: number}).n, 3);
+    assert.equal(reopened.claimNext(1, 0, process.pid)?.key, 'k0');
+  } finally {
+    reopened.close();
+  }
 });
