@@ -12,8 +12,8 @@ import {
   closest,
   emptyCounts,
   epochsOfSweep,
-  parseSpec,
   resolveSweep,
+  specsOfSweep,
   trialSummariesOfSweep,
   type EpochRow,
   type StatusCounts,
@@ -307,13 +307,14 @@ function unknownKey(key: string, known: Iterable<string>, flag: string): UsageEr
   });
 }
 
-function applyWhere(trials: TrialSummary[], where: Record<string, string>): TrialSummary[] {
+function applyWhere(db: Db, sweepId: number, trials: TrialSummary[], where: Record<string, string>): TrialSummary[] {
   let out = trials;
-  // Specs are parsed only for keys that are not swept axes, once per trial.
+  // Specs are read only for keys that are not swept axes, once per trial.
+  let specs: Map<number, unknown> | undefined;
   const flats = new Map<number, Record<string, unknown>>();
   const flatOf = (t: TrialSummary) => {
     let flat = flats.get(t.id);
-    if (!flat) flats.set(t.id, (flat = flattenSpec(parseSpec(t))));
+    if (!flat) flats.set(t.id, (flat = flattenSpec((specs ??= specsOfSweep(db, sweepId)).get(t.id))));
     return flat;
   };
   for (const [key, typed] of Object.entries(where)) {
@@ -451,7 +452,7 @@ export function buildReport(db: Db, opts: ReportOptions = {}): Report {
   const rows = trialSummariesOfSweep(db, sweep.id);
   const allAxes = axesOf(rows);
   const where = parsePairs(opts.where, 'where');
-  const kept = applyWhere(rows, where);
+  const kept = applyWhere(db, sweep.id, rows, where);
   if (rows.length > 0 && kept.length === 0) {
     throw new UsageError(`--where ${Object.entries(where).map(([k, v]) => `${k}=${v}`).join(' ')} matches no trial of sweep ${sweep.name}`, {
       hint: 'check the values with: ablate report (without --where)',

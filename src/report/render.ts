@@ -13,6 +13,8 @@ export interface TextTable {
   head: string[];
   align?: Align[];
   rows: string[][];
+  /** Per cell, the value a column sorts by (the HTML report); absent: the text. */
+  values?: CsvValue[][];
   /** Lines printed under the table. */
   notes?: string[];
 }

@@ -77,16 +77,19 @@ export function variantTable(report: Report): TextTable {
   if (report.show.epochs) push('epochs', 'right');
   push('time', 'right');
   push('trials', 'left');
+  const values: CsvValue[][] = [];
   const rows = report.variants.map((v) => {
     const r = report.shownAxes.map((a) => valueText(v.variant[a]));
-    if (report.show.params) r.push(humanCount(v.params));
-    if (report.show.macs) r.push(humanCount(v.macs));
-    for (const m of metrics) r.push(metricCell(v, m));
-    if (report.baseline) r.push(diffCell(v, METRIC_INFO[report.metric].digits));
-    if (report.show.epochs) r.push(epochsCell(v));
+    const x: CsvValue[] = report.shownAxes.map((a) => v.variant[a] ?? null);
+    if (report.show.params) r.push(humanCount(v.params)), x.push(v.params);
+    if (report.show.macs) r.push(humanCount(v.macs)), x.push(v.macs);
+    for (const m of metrics) r.push(metricCell(v, m)), x.push(v.metrics[m]?.mean ?? null);
+    if (report.baseline) r.push(diffCell(v, METRIC_INFO[report.metric].digits)), x.push(v.baseline?.diff ?? null);
+    if (report.show.epochs) r.push(epochsCell(v)), x.push(v.epochs.max);
     // Mean only: the spread of wall time across seeds is noise from the machine, not from the model.
-    r.push(duration(v.metrics.time?.mean));
-    r.push(countsText(v.counts));
+    r.push(duration(v.metrics.time?.mean)), x.push(v.metrics.time?.mean ?? null);
+    r.push(countsText(v.counts)), x.push(countsText(v.counts));
+    values.push(x);
     return r;
   });
   const notes: string[] = ['errors in %, mean ± std over seeds that finished (n); diverged and failed trials are counted, not averaged'];
@@ -96,7 +99,7 @@ export function variantTable(report: Report): TextTable {
         `[95% CI] by Welch's t; * = interval excludes 0`,
     );
   }
-  return {title: sweepTitle(report), head, align, rows, notes};
+  return {title: sweepTitle(report), head, align, rows, values, notes};
 }
 
 export function pivotTable(report: Report): TextTable {
@@ -105,11 +108,13 @@ export function pivotTable(report: Report): TextTable {
   const head = [...p.rowAxes, ...p.colValues.map((c) => `${p.colAxis}=${valueText(c)}`)];
   const align: Align[] = [...p.rowAxes.map((): Align => 'left'), ...p.colValues.map((): Align => 'right')];
   const rows = p.rows.map((r) => [...r.values.map(valueText), ...r.cells.map((c) => (c ? metricCell(c, report.metric, true) : '—'))]);
+  const values = p.rows.map((r): CsvValue[] => [...r.values.map((x) => (Array.isArray(x) ? valueText(x) : x)), ...r.cells.map((c) => c?.metrics[report.metric]?.mean ?? null)]);
   return {
     title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`,
     head,
     align,
     rows,
+    values,
     notes: [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`],
   };
 }

@@ -145,9 +145,8 @@ export function trialsOfSweep(db: Db, sweepId: number): TrialRow[] {
 }
 
 /** A trial with its epoch rows folded in SQL: what the report needs without reading every epoch row. */
-export interface TrialSummary extends Omit<TrialRow, 'spec'> {
-  /** The resolved spec as stored; parse it with `parseSpec` only where a spec value is needed. */
-  specJson: string;
+export interface TrialSummary
+  extends Pick<TrialRow, 'id' | 'sweepId' | 'key' | 'idx' | 'variant' | 'variantKey' | 'seed' | 'status' | 'attempt' | 'error' | 'params' | 'macs' | 'startedAt' | 'finishedAt'> {
   /** `train.epochs` of the spec, when it is a number. */
   plannedEpochs: number | null;
   /** Epoch rows recorded. */
@@ -165,9 +164,36 @@ export interface TrialSummary extends Omit<TrialRow, 'spec'> {
 /** Finite REALs only: SQLite keeps ±Infinity (NaN is stored as NULL). */
 const finiteSql = (col: string) => `CASE WHEN ${col} BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN ${col} END`;
 
+interface RawSummary {
+  id: number;
+  sweepId: number;
+  key: string;
+  idx: number;
+  variantJson: string;
+  seed: number;
+  status: TrialStatus;
+  attempt: number;
+  error: string | null;
+  params: number | null;
+  macs: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  plannedEpochs: unknown;
+  specValid: number;
+  epochs: number;
+  bestTestErr: number | null;
+  seconds: number | null;
+  imagesPerSec: number | null;
+  lastEpoch: number | null;
+  lastTrainLoss: number | null;
+  lastTrainErr: number | null;
+  lastTestLoss: number | null;
+  lastTestErr: number | null;
+}
+
 /**
  * Every trial of a sweep with its epochs folded into counts, the last row, the best test error, the time
- * and the mean speed, in one query (grid order). The spec stays unparsed text.
+ * and the mean speed, in one query (grid order). Specs stay in the database (see `specsOfSweep`).
  */
 export function trialSummariesOfSweep(db: Db, sweepId: number): TrialSummary[] {
   const rows = db
@@ -177,11 +203,10 @@ export function trialSummariesOfSweep(db: Db, sweepId: number): TrialSummary[] {
            sum(${finiteSql('seconds')}) AS seconds, avg(${finiteSql('images_per_sec')}) AS imagesPerSec
          FROM epochs WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?) GROUP BY trial_id
        )
-       SELECT t.id, t.sweep_id AS sweepId, t.key, t.idx, t.variant_json AS variantJson, t.seed, t.spec_json AS specJson, t.status,
-         t.attempt, t.slot, t.pid, t.owner, t.heartbeat_at AS heartbeatAt, t.started_at AS startedAt, t.finished_at AS finishedAt,
-         t.error, t.params, t.macs,
-         CASE WHEN json_valid(t.spec_json) THEN json_extract(t.spec_json, '$.train.epochs') END AS plannedEpochs,
+       SELECT t.id, t.sweep_id AS sweepId, t.key, t.idx, t.variant_json AS variantJson, t.seed, t.status, t.attempt, t.error,
+         t.params, t.macs, t.started_at AS startedAt, t.finished_at AS finishedAt,
          json_valid(t.spec_json) AS specValid,
+         CASE WHEN json_valid(t.spec_json) THEN json_extract(t.spec_json, '$.train.epochs') END AS plannedEpochs,
          coalesce(a.epochs, 0) AS epochs, a.bestTestErr, a.seconds, a.imagesPerSec,
          l.epoch AS lastEpoch, l.train_loss AS lastTrainLoss, l.train_err AS lastTrainErr, l.test_loss AS lastTestLoss, l.test_err AS lastTestErr
        FROM trials t
@@ -189,39 +214,48 @@ export function trialSummariesOfSweep(db: Db, sweepId: number): TrialSummary[] {
        LEFT JOIN epochs l ON l.trial_id = t.id AND l.epoch = a.lastEpoch
        WHERE t.sweep_id = ? ORDER BY t.idx, t.seed, t.id`,
     )
-    .all(sweepId, sweepId) as (Omit<TrialSummary, 'variant' | 'variantKey' | 'last'> & {
-    variantJson: string;
-    specValid: number;
-    plannedEpochs: unknown;
-    lastEpoch: number | null;
-    lastTrainLoss: number | null;
-    lastTrainErr: number | null;
-    lastTestLoss: number | null;
-    lastTestErr: number | null;
-  })[];
+    .all(sweepId, sweepId) as RawSummary[];
   // Seeds of one variant share their variant text: parse and canonicalise it once.
   const variants = new Map<string, {variant: Record<string, VariantValue>; variantKey: string}>();
-  return rows.map((r) => {
-    const {variantJson, specValid, lastEpoch, lastTrainLoss, lastTrainErr, lastTestLoss, lastTestErr, plannedEpochs, ...rest} = r;
-    if (!specValid) parseJson(r.specJson, `spec_json of trial ${r.id}`);
-    let v = variants.get(variantJson);
+  const out: TrialSummary[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (!r.specValid) throw new UsageError(`spec_json of trial ${r.id} is not valid JSON`, {hint: 'the database may have been edited by hand; rerun the sweep into a new --db'});
+    let v = variants.get(r.variantJson);
     if (!v) {
-      const variant = (parseJson(variantJson, `variant_json of trial ${r.id}`) ?? {}) as Record<string, VariantValue>;
-      variants.set(variantJson, (v = {variant, variantKey: canonicalJson(variant)}));
+      const variant = (parseJson(r.variantJson, `variant_json of trial ${r.id}`) ?? {}) as Record<string, VariantValue>;
+      variants.set(r.variantJson, (v = {variant, variantKey: canonicalJson(variant)}));
     }
-    return {
-      ...rest,
+    out[i] = {
+      id: r.id,
+      sweepId: r.sweepId,
+      key: r.key,
+      idx: r.idx,
       variant: v.variant,
       variantKey: v.variantKey,
-      plannedEpochs: typeof plannedEpochs === 'number' ? plannedEpochs : null,
-      last: lastEpoch === null ? null : {trainLoss: lastTrainLoss, trainErr: lastTrainErr, testLoss: lastTestLoss, testErr: lastTestErr},
+      seed: r.seed,
+      status: r.status,
+      attempt: r.attempt,
+      error: r.error,
+      params: r.params,
+      macs: r.macs,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      plannedEpochs: typeof r.plannedEpochs === 'number' ? r.plannedEpochs : null,
+      epochs: r.epochs,
+      last: r.lastEpoch === null ? null : {trainLoss: r.lastTrainLoss, trainErr: r.lastTrainErr, testLoss: r.lastTestLoss, testErr: r.lastTestErr},
+      bestTestErr: r.bestTestErr,
+      seconds: r.seconds,
+      imagesPerSec: r.imagesPerSec,
     };
-  });
+  }
+  return out;
 }
 
-/** The parsed spec of a trial summary. */
-export function parseSpec(t: Pick<TrialSummary, 'id' | 'specJson'>): unknown {
-  return parseJson(t.specJson, `spec_json of trial ${t.id}`);
+/** The parsed specs of a sweep's trials, by trial id (for filters on spec values). */
+export function specsOfSweep(db: Db, sweepId: number): Map<number, unknown> {
+  const rows = db.prepare('SELECT id, spec_json AS specJson FROM trials WHERE sweep_id = ?').all(sweepId) as {id: number; specJson: string}[];
+  return new Map(rows.map((r) => [r.id, parseJson(r.specJson, `spec_json of trial ${r.id}`)]));
 }
 
 export function getTrial(db: Db, id: number): TrialRow | undefined {

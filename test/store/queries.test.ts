@@ -15,7 +15,7 @@ import {
   lastEpochs,
   listSweeps,
   resolveSweep,
-  parseSpec,
+  specsOfSweep,
   statusCounts,
   trialSummariesOfSweep,
   trialsOfSweep,
@@ -81,6 +81,7 @@ test('trial summaries fold the epochs in SQL exactly as reading every row does',
     const trials = trialsOfSweep(db, sweepId);
     const byTrial = epochsOfSweep(db, sweepId);
     const summaries = trialSummariesOfSweep(db, sweepId);
+    const specs = specsOfSweep(db, sweepId);
     assert.deepEqual(summaries.map((s) => s.id), trials.map((t) => t.id));
     const fin = (xs: (number | null)[]) => xs.filter((x): x is number => x !== null && Number.isFinite(x));
     for (const [i, s] of summaries.entries()) {
@@ -89,7 +90,7 @@ test('trial summaries fold the epochs in SQL exactly as reading every row does',
       const last = rows[rows.length - 1];
       assert.deepEqual(s.variant, t.variant);
       assert.equal(s.variantKey, t.variantKey);
-      assert.deepEqual(parseSpec(s), t.spec);
+      assert.deepEqual(specs.get(s.id), t.spec);
       assert.equal(s.plannedEpochs, (t.spec as {train: {epochs: number}}).train.epochs);
       assert.equal(s.epochs, rows.length);
       assert.deepEqual(s.last, last ? {trainLoss: last.trainLoss, trainErr: last.trainErr, testLoss: last.testLoss, testErr: last.testErr} : null);
