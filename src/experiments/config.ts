@@ -8,7 +8,7 @@ import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type 
 import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
 import {ENGINE_NAMES, needsProcess} from '../engine/names';
-import {modelConfigSchema} from '../models';
+import {modelConfigSchema} from '../models/config';
 import {ConfigError, UsageError, type ConfigIssue} from '../errors';
 
 export const MAX_WORKERS = 256;

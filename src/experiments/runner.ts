@@ -5,7 +5,10 @@
  */
 import * as path from 'node:path';
 import {checkDatasetFiles, datasetInfo} from '../data';
-import {countMacs, countParams, describeModel, resolveModelSpec} from '../models';
+// Not '../models': its builder loads TensorFlow, which only the workers need.
+import {countMacs, countParams} from '../models/accounting';
+import {resolveModelSpec} from '../models/config';
+import {describeModel} from '../models/spec';
 import {EnvironmentError} from '../errors';
 import {Store, type TrialRow} from '../store/store';
 import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';

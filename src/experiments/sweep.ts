@@ -5,7 +5,7 @@
  */
 import {createHash} from 'node:crypto';
 import {datasetConfigSchema, datasetInfo} from '../data';
-import {modelConfigSchema, smokeModelConfig} from '../models';
+import {modelConfigSchema, smokeModelConfig} from '../models/config';
 import {ConfigError, type ConfigIssue} from '../errors';
 import {trainSchema, zodIssues, type LoadedStudy, type TrainConfig} from './config';
 import type {z} from 'zod';
