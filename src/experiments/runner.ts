@@ -237,7 +237,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
       if (ev.type === 'engine') {
-        store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
+        store.setTrialPid(row.id, ev.pid);
         if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);
         if (ev.engine.warning && !warned) {
           warned = true;

@@ -171,3 +171,34 @@ test('a database of schema 1 gains the indexes on the next write open, its rows 
     reopened.close();
   }
 });
+
+test('epoch rows, heartbeats and worker pids commit without waiting for the disk; state changes wait for it', () => {
+  const {store, sweepId} = fresh();
+  const seen: {name: string; sync: number}[] = [];
+  const tx = store.tx.bind(store);
+  let name = '';
+  store.tx = ((fn: () => unknown, opts?: {durable?: boolean}) =>
+    tx(() => {
+      seen.push({name, sync: store.db.pragma('synchronous', {simple: true}) as number});
+      return fn();
+    }, opts)) as typeof store.tx;
+  const call = (n: string, f: () => unknown) => {
+    name = n;
+    return f();
+  };
+  const row = call('claim', () => store.claimNext(sweepId, 0, process.pid)) as NonNullable<ReturnType<Store['claimNext']>>;
+  call('pid', () => store.setTrialPid(row.id, 4242));
+  call('epoch', () => store.recordEpochs(row.id, [{epoch: 1, train_loss: 1, train_err: 0.5, test_loss: 1, test_err: 0.5, lr: 0.1, seconds: 1, images_per_sec: 10}]));
+  call('heartbeat', () => store.heartbeat([row.id]));
+  call('finish', () => store.finishTrial(row.id, 'done'));
+  // synchronous: 2 = FULL (the commit syncs the WAL), 1 = NORMAL (synced at the next durable commit or checkpoint).
+  assert.deepEqual(seen, [
+    {name: 'claim', sync: 2},
+    {name: 'pid', sync: 1},
+    {name: 'epoch', sync: 1},
+    {name: 'heartbeat', sync: 1},
+    {name: 'finish', sync: 2},
+  ]);
+  assert.equal(store.db.pragma('synchronous', {simple: true}), 2, 'FULL again after a relaxed write');
+  assert.equal(store.trial(row.id).pid, 4242);
+});
