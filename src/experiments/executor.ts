@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import {MessageChannel} from 'node:worker_threads';
 import type {TrialEvent, TrialOutcome} from './trial';
 import type {TrialJob, WorkerMessage} from './worker-task';
+import type {EngineName} from '../engine/names';
 
 /** The worker died (exit, out of memory, killed): the trial may be retried from its checkpoint. */
 export class WorkerCrash extends Error {}
@@ -36,6 +37,8 @@ export interface Executor {
 export interface ExecutorOptions {
   workers: number;
   gpus?: number[];
+  /** The engine the trials will ask for: thread workers initialise it as soon as they start, before the first job. */
+  warmEngine?: {engine: EngineName; threads: number};
 }
 
 function gpuEnv(gpus: number[] | undefined, slot: number): Record<string, string> {
@@ -57,6 +60,7 @@ export async function createThreadExecutor(opts: ExecutorOptions): Promise<Execu
     minThreads: opts.workers,
     maxThreads: opts.workers,
     idleTimeout: 60_000,
+    workerData: {warmEngine: opts.warmEngine},
   });
   return {
     kind: 'thread',

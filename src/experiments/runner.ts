@@ -16,6 +16,7 @@ import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTr
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
 import {checkEngineInstalled, type EngineName} from '../engine/names';
+import {now, traceSpan, traced} from '../trace';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -110,7 +111,7 @@ const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM
 const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
-  const plan = planStudy(opts.configPath, opts);
+  const plan = traced('plan', () => planStudy(opts.configPath, opts));
   checkEngineInstalled(plan.resources.engine);
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
@@ -120,6 +121,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     checked.add(id);
   }
   const rep = opts.reporter ?? {};
+  const setupStart = now();
   const store = new Store(opts.db);
   let executor: Executor | undefined;
   const cleanups: (() => void)[] = [];
@@ -154,8 +156,15 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const counts = store.counts(sweep.id);
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
     }
+    traceSpan('store-setup', setupStart);
+    const poolStart = now();
+    // Workers start (and initialise the engine) while the sweep is marked running and signals are set up.
+    const starting = createExecutor(resources.executor, {
+      workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads},
+    });
     store.setSweepStatus(sweep.id, 'running');
-    executor = await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
+    executor = await starting;
+    traceSpan('pool-start', poolStart);
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
     let stopping: RunResult['signal'] | 'fatal';
@@ -212,7 +221,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const free = Array.from({length: resources.workers}, (_, i) => i);
     const finished: Promise<void>[] = [];
     const startOne = (slot: number): boolean => {
-      const row = store.claimNext(sweep.id, slot, process.pid);
+      const row = traced('store-write', () => store.claimNext(sweep.id, slot, process.pid));
       if (!row) return false;
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       rep.trialStart?.(row);
@@ -235,7 +244,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     };
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
-      if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'epoch') traced('store-write', () => store.recordEpochs(row.id, [ev.row]));
       if (ev.type === 'engine') {
         store.setTrialPid(row.id, ev.pid);
         if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);
@@ -252,7 +261,8 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         rep.trialEnd?.(row, 'stopped');
         return;
       }
-      store.finishTrial(row.id, outcome.status, {error: outcome.error});
+      const status = outcome.status;
+      traced('store-write', () => store.finishTrial(row.id, status, {error: outcome.error}));
       rep.trialEnd?.(row, outcome.status, outcome.error);
     };
     const onError = (row: TrialRow, err: Error) => {
@@ -320,7 +330,9 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     throw e;
   } finally {
     for (const c of cleanups) c();
+    const closeStart = now();
     await executor?.close();
+    traceSpan('pool-close', closeStart);
     store.close();
   }
 }

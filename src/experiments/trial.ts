@@ -13,6 +13,7 @@ import {loadCheckpoint, saveCheckpoint, type CheckpointState, type PartialEpoch}
 import {Sgd} from './optimizer';
 import {learningRate} from './schedule';
 import type {TrialSpec} from './sweep';
+import {now, traceSpan, traced, tracedAsync} from '../trace';
 
 export type TrialEvent =
   | {type: 'engine'; engine: EngineInfo; pid: number; device: string | null}
@@ -49,11 +50,11 @@ export function ensureEngine(name: EngineName, threads: number): Promise<EngineI
 }
 
 export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<TrialOutcome> {
-  const engine = await ensureEngine(opts.engine, opts.threads);
+  const engine = await tracedAsync('engine-init', () => ensureEngine(opts.engine, opts.threads));
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
-  const data = await loadDataset(spec.dataset);
-  const model = buildModel(resolveModelSpec(spec.model), data.shape, data.classes, {seed: spec.seed});
+  const data = traced('data', () => loadDataset(spec.dataset));
+  const model = traced('model-build', () => buildModel(resolveModelSpec(spec.model), data.shape, data.classes, {seed: spec.seed}));
   const {train} = spec;
   const sgd = new Sgd(model.trainable, {
     momentum: train.optimizer.momentum,
@@ -65,7 +66,7 @@ export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<
   } finally {
     sgd.dispose();
     model.dispose();
-    await releaseEngineMemory(engine.name);
+    await tracedAsync('release', () => releaseEngineMemory(engine.name));
   }
 }
 
@@ -90,7 +91,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
 
   const checkpoint = (epoch: number, step: number, partial?: PartialEpoch) => {
     if (!opts.checkpointFile) return;
-    saveCheckpoint(opts.checkpointFile, {epoch, step, partial, history, tensors: snapshot(model, sgd)});
+    traced('checkpoint', () => saveCheckpoint(opts.checkpointFile!, {epoch, step, partial, history, tensors: snapshot(model, sgd)}));
   };
 
   let lastProgress = 0;
@@ -131,7 +132,8 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
       }
     }
     acc.seconds += (performance.now() - t0) / 1000;
-    const test = evaluate(model, data.test, data.shape, data.classes, batchSize);
+    traceSpan('train', now() - (performance.now() - t0), {epoch: epoch + 1});
+    const test = traced('eval', () => evaluate(model, data.test, data.shape, data.classes, batchSize), {epoch: epoch + 1});
     const row: EpochRow = {
       epoch: epoch + 1,
       train_loss: acc.lossSum / acc.seen,
