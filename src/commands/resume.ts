@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import {UsageError} from '../errors';
 
 export default class Resume extends BaseCommand {
@@ -17,6 +18,7 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
   static flags = {
     'retry-failed': Flags.boolean({description: 'queue failed trials again'}),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
   };
 
   async run(): Promise<void> {
@@ -32,7 +34,7 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
     if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
-      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers},
+      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers, maxTrials: flags['max-trials']},
       (line) => this.log(line),
     );
     if (result.exitCode !== 0) this.exit(result.exitCode);

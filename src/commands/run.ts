@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import {ENGINE_NAMES} from '../engine/names';
 
 export default class Run extends BaseCommand {
@@ -31,6 +32,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
     engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -47,6 +49,7 @@ result), 1 when some failed, 2 for a bad study file.`;
         retryFailed: flags['retry-failed'],
         engine: flags.engine,
         workers: flags.workers,
+        maxTrials: flags['max-trials'],
         checkpointDir: flags['checkpoint-dir'],
       },
       (line) => this.log(line),

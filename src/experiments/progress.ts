@@ -6,6 +6,7 @@ import type {TrialRow} from '../store/store';
 import {DEFAULT_DB} from '../store/db';
 import type {RunOptions, RunReporter, RunResult} from './runner';
 import type {TrialEvent} from './trial';
+import {percentText} from '../report/format';
 
 interface Live {
   row: TrialRow;
@@ -19,7 +20,7 @@ interface Live {
   ips?: number;
 }
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '  -  ' : `${(100 * x).toFixed(2)}%`);
+const pct = (x: number | null | undefined) => percentText(x, '  -  ');
 
 export function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -102,6 +103,7 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
     trialEvent(row, ev: TrialEvent) {
       const l = live.get(row.id);
       if (!l) return;
+      if (ev.type === 'resumed' && !tty) log(`${l.label}: resumed from its checkpoint (epoch ${ev.epoch + 1}, step ${ev.step})`);
       if (ev.type === 'progress') Object.assign(l, {epoch: ev.epoch, step: ev.step, steps: ev.steps, loss: ev.loss, ips: ev.imagesPerSec});
       if (ev.type === 'epoch') {
         Object.assign(l, {epoch: Math.min(l.epochs, ev.row.epoch + 1), step: 0, err: ev.row.test_err ?? undefined, ips: ev.row.images_per_sec ?? l.ips});

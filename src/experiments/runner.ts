@@ -35,6 +35,8 @@ export interface Plan {
 
 export interface PlanOptions {
   smoke?: boolean;
+  /** Refuse grids of more trials than this (default: sweep.DEFAULT_MAX_TRIALS). */
+  maxTrials?: number;
   engine?: EngineName;
   workers?: number;
 }
@@ -42,7 +44,7 @@ export interface PlanOptions {
 /** Validate and expand a study without touching the database. */
 export function planStudy(configPath: string, opts: PlanOptions & {configText?: string} = {}): Plan {
   const study = opts.configText !== undefined ? parseStudy(opts.configText, configPath) : loadStudy(configPath);
-  const specs = expandStudy(study, {smoke: opts.smoke});
+  const specs = expandStudy(study, {smoke: opts.smoke, maxTrials: opts.maxTrials});
   const trials = specs.map((spec) => {
     const modelSpec = resolveModelSpec(spec.model);
     const info = datasetInfo(spec.dataset);
@@ -245,6 +247,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') traced('store-write', () => store.recordEpochs(row.id, [ev.row]));
+      if (ev.type === 'resumed') store.event(sweep.id, row.id, 'resumed', `from its checkpoint after ${ev.epoch} epoch(s) and ${ev.step} step(s) of the next`);
       if (ev.type === 'engine') {
         store.setTrialPid(row.id, ev.pid);
         if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);

@@ -1,7 +1,7 @@
 /**
  * The report's data: trials of one sweep folded over seeds into variants (one per grid cell), with
  * statistics per metric, filters (`--where`), ordering (`--sort`), the pivot table (`--pivot`) and
- * differences to a baseline with Welch confidence intervals (`--baseline`).
+ * differences to a baseline with confidence intervals (`--baseline`: paired over shared seeds, else Welch).
  *
  * Only `done` trials enter the statistics. A diverged trial (NaN loss) is a result of its own and a
  * failed trial is not a result: both are counted and shown by name, never averaged in as numbers.
@@ -9,7 +9,6 @@
  */
 import type {Db, TrialStatus} from '../store/db';
 import {
-  closest,
   emptyCounts,
   epochsOfSweep,
   resolveSweep,
@@ -21,9 +20,10 @@ import {
   type TrialSummary,
   type VariantValue,
 } from '../store/queries';
-import {UsageError} from '../errors';
-import {summarize, welch, type Summary, type WelchResult} from './stats';
+import {closest, UsageError} from '../errors';
+import {compareSeeds, summarize, type Difference, type SeedValue, type Summary} from './stats';
 import {METRICS, type Metric} from './metrics';
+import {percent} from './format';
 
 export {METRICS, type Metric};
 
@@ -89,10 +89,11 @@ export interface BaselineDiff {
   /** The baseline variant this one is compared with (its key), or null if the grid has no such cell. */
   baselineKey: string | null;
   isBaseline: boolean;
-  /** Welch's t on `metric`: this variant minus the baseline; null when either side has n < 2. */
-  welch: WelchResult | null;
-  /** Difference of means even when no interval can be given. */
-  diff: number | null;
+  /**
+   * This variant minus the baseline on `metric`: paired t over the seeds both ran, else Welch's t; its
+   * `ci` is null where the seeds cannot support an interval. Null when either side has no finished value.
+   */
+  difference: Difference | null;
 }
 
 export interface VariantResult {
@@ -163,11 +164,6 @@ function finite(v: number | null | undefined): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-function pct(v: number | null | undefined): number | null {
-  const f = finite(v);
-  return f === null ? null : f * 100;
-}
-
 /** The epoch count a trial spec asks for (`train.epochs`), if it says. */
 export function plannedEpochs(spec: unknown): number | null {
   const train = (spec as {train?: {epochs?: unknown}} | null)?.train;
@@ -231,9 +227,9 @@ export function trialResult(t: TrialSummary, epochs?: EpochRow[]): TrialResult {
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     values: {
-      final_test_err: pct(t.last?.testErr),
+      final_test_err: percent(t.last?.testErr),
       best_test_err: best === null ? null : best * 100,
-      final_train_err: pct(t.last?.trainErr),
+      final_train_err: percent(t.last?.trainErr),
       final_test_loss: finite(t.last?.testLoss),
       final_train_loss: finite(t.last?.trainLoss),
       time,
@@ -241,8 +237,8 @@ export function trialResult(t: TrialSummary, epochs?: EpochRow[]): TrialResult {
     },
     curve: (epochs ?? []).map((e) => ({
       epoch: e.epoch,
-      trainErr: pct(e.trainErr),
-      testErr: pct(e.testErr),
+      trainErr: percent(e.trainErr),
+      testErr: percent(e.testErr),
       trainLoss: finite(e.trainLoss),
       testLoss: finite(e.testLoss),
     })),
@@ -344,7 +340,7 @@ function sortKey(v: VariantResult, key: string): number | string | null {
   if (key === 'params') return v.params;
   if (key === 'macs') return v.macs;
   if (key === 'epochs') return v.epochs.max;
-  if (key === 'diff') return v.baseline?.diff ?? null;
+  if (key === 'diff') return v.baseline?.difference?.diff ?? null;
   const val = v.variant[key];
   if (val === undefined || val === null) return null;
   return typeof val === 'number' ? val : typeof val === 'boolean' ? Number(val) : String(val);
@@ -408,6 +404,13 @@ export function buildPivot(variants: VariantResult[], axes: string[], spec: stri
   return {rowAxes, colAxis, colValues, rows: [...rowKeys.values()]};
 }
 
+/** The finished trials' values of a metric, by seed (the input of the paired and Welch tests). */
+export function seedValues(v: VariantResult, metric: Metric): SeedValue[] {
+  return v.trials
+    .filter((t) => t.status === 'done' && t.values[metric] !== null && Number.isFinite(t.values[metric]))
+    .map((t) => ({seed: t.seed, value: t.values[metric] as number}));
+}
+
 /**
  * Pair each variant with its baseline: the variant that has the baseline's values on the named axes
  * and this variant's values on all others (`--baseline model.residual=false` compares each residual
@@ -431,13 +434,10 @@ export function applyBaseline(variants: VariantResult[], axes: string[], pairs: 
   for (const b of variants) if (isBase(b) && !bases.has(cellOf(b))) bases.set(cellOf(b), b);
   for (const v of variants) {
     const base = bases.get(cellOf(v));
-    const a = v.metrics[metric];
-    const b = base?.metrics[metric];
     v.baseline = {
       baselineKey: base?.key ?? null,
       isBaseline: base === v,
-      welch: a && b && base !== v ? welch(a, b) : null,
-      diff: a && b ? a.mean - b.mean : null,
+      difference: base && base !== v ? compareSeeds(seedValues(v, metric), seedValues(base, metric)) : null,
     };
   }
 }

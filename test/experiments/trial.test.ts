@@ -16,7 +16,7 @@ const ENGINE = 'native-cpu' as const;
 function spec(extra = ''): TrialSpec {
   const text = `name: t
 dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 96, test_size: 32, augment: {crop_padding: 1, flip: true}}
-model: {family: cifar, depth: 8, width: 0.5, dropout: 0}
+model: {family: cifar, depth: 8, widen_factor: 0.5, dropout: 0}
 train:
   epochs: 3
   batch_size: 16
@@ -62,6 +62,12 @@ test('a trial stopped mid-epoch and resumed equals an uninterrupted run', async 
   assert.equal(second.outcome.status, 'stopped');
   const last = await run(s, file);
   assert.equal(last.outcome.status, 'done');
+  // Each continuation says where it picked up (the store records it as a `resumed` event).
+  const resumed = (r: {events: TrialEvent[]}) => r.events.filter((e) => e.type === 'resumed');
+  assert.deepEqual(resumed(whole), []);
+  assert.deepEqual(resumed(first), []);
+  assert.deepEqual(resumed(second), [{type: 'resumed', epoch: 1, step: 3}]);
+  assert.equal(resumed(last).length, 1);
   // The resumed run replays the rows it knows and adds the rest: every epoch once.
   const merged = new Map([...first.rows, ...second.rows, ...last.rows]);
   assert.deepEqual([...merged.keys()].sort(), [1, 2, 3]);
