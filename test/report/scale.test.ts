@@ -14,6 +14,7 @@ import {buildReport} from '../../src/report/model';
 import {renderReport} from '../../src/report/views';
 import {chartSpecs, MAX_LINES} from '../../src/report/charts';
 import {buildHtml} from '../../src/report/html';
+import {requires} from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DEPTHS = [8, 14, 20, 26, 32];
@@ -102,7 +103,7 @@ test('2,000 variants: report with a baseline, its table and its HTML page within
   assert.equal((html.out.match(/<tr>/g) ?? []).length, 3, 'tables travel as data: only their heads are HTML');
 });
 
-test('the large page in headless Chromium: drawn quickly, one page of trials in the DOM, sorting and paging over all', {skip: !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}`, timeout: 180_000}, async () => {
+test('the large page in headless Chromium: drawn quickly, one page of trials in the DOM, sorting and paging over all', {skip: requires('CHROMIUM', !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}: apt-get install chromium`), timeout: 180_000}, async () => {
   const report = buildReport(db, {sweep: 'big'});
   const file = path.join(dir, 'big.html');
   fs.writeFileSync(file, buildHtml(report));
