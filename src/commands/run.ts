@@ -33,6 +33,7 @@ result), 1 when some failed, 2 for a bad study file.`;
     engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
     'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
+    autotune: Flags.boolean({description: 'native-cpu: choose convolution kernels by timing them (faster on some machines; results then differ in the last bits between runs)'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -50,6 +51,7 @@ result), 1 when some failed, 2 for a bad study file.`;
         engine: flags.engine,
         workers: flags.workers,
         maxTrials: flags['max-trials'],
+        autotune: flags.autotune || undefined,
         checkpointDir: flags['checkpoint-dir'],
       },
       (line) => this.log(line),

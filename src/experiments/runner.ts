@@ -29,7 +29,7 @@ export interface Plan {
   study: LoadedStudy;
   name: string;
   trials: PlannedTrial[];
-  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number; autotune: boolean};
   hash: string;
 }
 
@@ -39,6 +39,8 @@ export interface PlanOptions {
   maxTrials?: number;
   engine?: EngineName;
   workers?: number;
+  /** Override resources.autotune. */
+  autotune?: boolean;
 }
 
 /** Validate and expand a study without touching the database. */
@@ -52,7 +54,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries, autotune: opts.autotune ?? r.autotune};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -115,6 +117,8 @@ const FORCE_AFTER_MS = 25_000;
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = traced('plan', () => planStudy(opts.configPath, opts));
   checkEngineInstalled(plan.resources.engine);
+  // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
+  if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
@@ -162,7 +166,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const poolStart = now();
     // Workers start (and initialise the engine) while the sweep is marked running and signals are set up.
     const starting = createExecutor(resources.executor, {
-      workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads},
+      workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads, autotune: resources.autotune},
     });
     store.setSweepStatus(sweep.id, 'running');
     executor = await starting;
@@ -228,7 +232,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        {
+          trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
+          checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`),
+        },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );
