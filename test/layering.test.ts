@@ -1,6 +1,6 @@
 /**
  * The rooms of src/ and the direction of their imports (DESIGN.md): commands -> experiments/report ->
- * models/data/engine/store -> the shared leaves (errors, seed). No import points up, and no two files
+ * models/data/engine/store -> the shared leaves (errors, seed, trace). No import points up, and no two files
  * import each other, even for types, directly or round a cycle.
  */
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import {ROOT} from './helpers';
 const SRC = path.join(ROOT, 'src');
 
 const RANK: Record<string, number> = {
-  'errors.ts': 0, 'seed.ts': 0,
+  'errors.ts': 0, 'seed.ts': 0, 'trace.ts': 0,
   models: 1, data: 1, engine: 1, store: 1,
   experiments: 2, report: 2,
   commands: 3, 'base-command.ts': 3, 'index.ts': 3,

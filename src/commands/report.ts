@@ -62,6 +62,8 @@ per-trial table.`;
         where: flags.where,
         onlyChanged: flags['only-changed'],
         baseline: flags.baseline,
+        // Per-epoch rows are read only where they are drawn.
+        curves: flags.curves || flags.html !== undefined,
       });
       if (flags.html) {
         const {writeHtmlReport} = await import('../report/html');
@@ -71,7 +73,7 @@ per-trial table.`;
       if (this.jsonEnabled()) return reportJson(report);
       const field = flags.metric === 'final_train_err' ? 'trainErr' : 'testErr';
       process.stdout.write(renderReport(report, flags.format, {curves: flags.curves, curveField: field}));
-      return reportJson(report);
+      return undefined;
     } finally {
       db.close();
     }

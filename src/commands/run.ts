@@ -44,6 +44,7 @@ result), 1 when some failed, 2 for a bad study file.`;
 
   async run(): Promise<RunResult> {
     const {args, flags} = await this.parse(Run);
+    (await import('../trace')).traceSinceStart('cli-start');
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
       {

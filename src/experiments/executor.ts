@@ -11,6 +11,7 @@ import {loadDataset, type Dataset} from '../data';
 import {STOP_SIGNALS_ENV, type StopSignal} from './stop';
 import type {TrialEvent, TrialOutcome} from './trial';
 import type {TrialJob, WorkerMessage} from './worker-task';
+import type {EngineName} from '../engine/names';
 
 /** The worker died (exit, out of memory, killed): the trial may be retried from its checkpoint. */
 export class WorkerCrash extends Error {}
@@ -39,6 +40,8 @@ export interface Executor {
 export interface ExecutorOptions {
   workers: number;
   gpus?: number[];
+  /** The engine the trials will ask for: thread workers initialise it as soon as they start, before the first job. */
+  warmEngine?: {engine: EngineName; threads: number; autotune: boolean};
   /** process: signals a worker treats as a stop request (default SIGUSR1 only; see experiments/stop.ts). */
   stopSignals?: StopSignal[];
 }
@@ -73,6 +76,7 @@ export async function createThreadExecutor(opts: ExecutorOptions): Promise<Execu
     minThreads: opts.workers,
     maxThreads: opts.workers,
     idleTimeout: 60_000,
+    workerData: {warmEngine: opts.warmEngine},
   });
   return {
     kind: 'thread',

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import {checkDatasetFiles, datasetInfo} from '../data';
+// Not '../models': its builder loads TensorFlow, which only the workers need.
 import {countMacs, countParams} from '../models/accounting';
 import {resolveModelSpec} from '../models/config';
 import {describeModel} from '../models/spec';
@@ -17,6 +18,7 @@ import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
 import {checkEngineInstalled, type EngineChoice, type EngineName} from '../engine/names';
 import {chooseAutoEngine, probeTorch} from '../engine/torch';
+import {now, traceSpan, traced} from '../trace';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -151,7 +153,7 @@ const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM
 const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
-  const plan = planStudy(opts.configPath, opts);
+  const plan = traced('plan', () => planStudy(opts.configPath, opts));
   checkEngineInstalled(plan.resources.engine);
   // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
   if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
@@ -165,6 +167,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     checked.add(id);
   }
   const rep = opts.reporter ?? {};
+  const setupStart = now();
   const store = new Store(opts.db);
   let executor: Executor | undefined;
   const cleanups: (() => void)[] = [];
@@ -200,14 +203,21 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const counts = store.counts(sweep.id);
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
     }
-    store.setSweepStatus(sweep.id, 'running');
-    executor = resources.engine === 'torch'
-      ? (await import('./torch-executor')).createTorchExecutor({
+    traceSpan('store-setup', setupStart);
+    const poolStart = now();
+    // Workers start (and initialise the engine) while the sweep is marked running and signals are set up.
+    const starting: Promise<Executor> = resources.engine === 'torch'
+      ? import('./torch-executor').then((m) => m.createTorchExecutor({
         workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, compile: resources.compile,
         // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
         deterministic: !resources.autotune,
-      })
-      : await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
+      }))
+      : createExecutor(resources.executor, {
+        workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads, autotune: resources.autotune},
+      });
+    store.setSweepStatus(sweep.id, 'running');
+    executor = await starting;
+    traceSpan('pool-start', poolStart);
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
     let stopping: RunResult['signal'] | 'fatal';
@@ -264,7 +274,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const free = Array.from({length: resources.workers}, (_, i) => i);
     const finished: Promise<void>[] = [];
     const startOne = (slot: number): boolean => {
-      const row = store.claimNext(sweep.id, slot, process.pid);
+      const row = traced('store-write', () => store.claimNext(sweep.id, slot, process.pid));
       if (!row) return false;
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       const identity = {store: store.id, sweep: sweep.id, trial: row.key};
@@ -291,7 +301,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     };
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
-      if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'epoch') traced('store-write', () => store.recordEpochs(row.id, [ev.row]));
       if (ev.type === 'log') store.event(sweep.id, row.id, 'stderr', ev.message);
       if (ev.type === 'resumed') store.event(sweep.id, row.id, 'resumed', `from its checkpoint after ${ev.epoch} epoch(s) and ${ev.step} step(s) of the next`);
       if (ev.type === 'engine') {
@@ -316,7 +326,8 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         rep.trialEnd?.(row, 'stopped');
         return;
       }
-      store.finishTrial(row.id, outcome.status, {error: outcome.error});
+      const status = outcome.status;
+      traced('store-write', () => store.finishTrial(row.id, status, {error: outcome.error}));
       rep.trialEnd?.(row, outcome.status, outcome.error);
     };
     const onError = (row: TrialRow, err: Error) => {
@@ -384,7 +395,9 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     throw e;
   } finally {
     for (const c of cleanups) c();
+    const closeStart = now();
     await executor?.close();
+    traceSpan('pool-close', closeStart);
     store.close();
   }
 }

@@ -14,6 +14,7 @@ import {loadCheckpoint, saveCheckpoint, type CheckpointIdentity, type Checkpoint
 import {Sgd} from './optimizer';
 import {learningRate} from './schedule';
 import type {TrialSpec} from './sweep';
+import {now, traceSpan, traced, tracedAsync} from '../trace';
 
 export type TrialEvent =
   | {type: 'engine'; engine: EngineInfo; pid: number; device: string | null}
@@ -69,11 +70,11 @@ export function ensureEngine(name: EngineName, threads: number, autotune = false
 }
 
 export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<TrialOutcome> {
-  const engine = await ensureEngine(opts.engine, opts.threads, opts.autotune ?? false);
+  const engine = await tracedAsync('engine-init', () => ensureEngine(opts.engine, opts.threads, opts.autotune ?? false));
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
-  const data = opts.data ?? loadDataset(spec.dataset, {baseDir: opts.dataDir});
-  const model = trialModel(spec, data);
+  const data = opts.data ?? traced('data', () => loadDataset(spec.dataset, {baseDir: opts.dataDir}));
+  const model = traced('model-build', () => trialModel(spec, data));
   const {train} = spec;
   const sgd = new Sgd(model.trainable, {
     momentum: train.optimizer.momentum,
@@ -85,7 +86,7 @@ export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<
   } finally {
     sgd.dispose();
     model.dispose();
-    await releaseEngineMemory(engine.name);
+    await tracedAsync('release', () => releaseEngineMemory(engine.name));
   }
 }
 
@@ -140,7 +141,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
 
   const checkpoint = (epoch: number, step: number, partial?: PartialEpoch) => {
     if (!opts.checkpointFile) return;
-    saveCheckpoint(opts.checkpointFile, {identity: opts.checkpointIdentity, epoch, step, partial, history, tensors: snapshot(model, sgd)});
+    traced('checkpoint', () => saveCheckpoint(opts.checkpointFile!, {identity: opts.checkpointIdentity, epoch, step, partial, history, tensors: snapshot(model, sgd)}));
   };
 
   let lastProgress = 0;
@@ -181,7 +182,8 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
       }
     }
     acc.seconds += (performance.now() - t0) / 1000;
-    const test = evaluate(model, data.test, data.shape, data.classes, batchSize);
+    traceSpan('train', now() - (performance.now() - t0), {epoch: epoch + 1});
+    const test = traced('eval', () => evaluate(model, data.test, data.shape, data.classes, batchSize), {epoch: epoch + 1});
     const row: EpochRow = {
       epoch: epoch + 1,
       train_loss: acc.lossSum / acc.seen,

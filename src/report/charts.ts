@@ -9,14 +9,14 @@
  *   non-numeric axes (Zagoruyko & Komodakis Fig. 4 / Xie et al. Table 3 style comparisons).
  */
 import {mean, sampleStd} from './stats';
-import {axisValues, metricTitle, shortAxis, type Metric, type Report, type VariantResult} from './model';
+import {METRIC_INFO, axisValues, metricTitle, shortAxis, type Metric, type Report, type VariantResult} from './model';
 import type {VariantValue} from '../store/queries';
 
 export interface Point {
   x: number;
   y: number | null;
-  /** Tooltip text of the point (variant, n). */
-  label?: string;
+  /** The variant this point shows: its position in `report.variants` (the page's tooltip names it). */
+  v?: number;
 }
 
 export interface SeriesSpec {
@@ -29,6 +29,8 @@ export interface SeriesSpec {
   dashed: boolean;
   /** Show in the legend (train lines share their test line's colour, so only test lines are listed). */
   legend: boolean;
+  /** Draw points only, without a line through them (series of many points). */
+  pointsOnly?: boolean;
   points: Point[];
 }
 
@@ -48,6 +50,14 @@ export interface ChartSpec {
   xMax?: number;
   series: SeriesSpec[];
 }
+
+/**
+ * Beyond this many lines a chart is a tangle: curves show the best variants only, and metric plots
+ * average over the axes that would split them further.
+ */
+export const MAX_LINES = 10;
+/** A series with more points than this is drawn as points (a line through a cloud says nothing). */
+const MAX_LINE_POINTS = 60;
 
 /** Tableau 10: distinguishable, and still readable when printed in grey. */
 export const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
@@ -127,9 +137,23 @@ function curveCharts(report: Report): ChartSpec[] {
         variants: report.variants.filter((v) => JSON.stringify(v.variant[facet] ?? null) === JSON.stringify(val)),
       }))
     : [{title: 'all variants', variants: report.variants}];
+  const metric = report.metric;
+  const sign = METRIC_INFO[metric].higherIsBetter ? -1 : 1;
   const charts = panels.map((panel, i) => {
     const series: SeriesSpec[] = [];
-    for (const v of panel.variants) {
+    let shown = panel.variants.filter((v) => v.trials.some((t) => t.curve.length > 0));
+    const total = shown.length;
+    if (total > MAX_LINES) {
+      // The best variants by the report's metric, drawn in grid order.
+      const score = (v: VariantResult) => v.metrics[metric]?.mean ?? null;
+      const best = new Set(
+        [...shown]
+          .sort((a, b) => (score(a) === null ? 1 : score(b) === null ? -1 : sign * (score(a)! - score(b)!)) || a.idx - b.idx)
+          .slice(0, MAX_LINES),
+      );
+      shown = shown.filter((v) => best.has(v));
+    }
+    for (const v of shown) {
       if (!v.trials.some((t) => t.curve.length > 0)) continue;
       const color = colorOf(v);
       const label = labelOf(v.variant, others);
@@ -152,7 +176,7 @@ function curveCharts(report: Report): ChartSpec[] {
       ...curveRange(series),
       kind: 'curves' as const,
       title: facet ? `Error curves, ${panel.title}` : 'Error curves',
-      subtitle: 'mean over seeds, band ±1 std; solid: test, dashed: train',
+      subtitle: `${total > MAX_LINES ? `the ${MAX_LINES} best of ${total} variants by ${metricTitle(metric)}; ` : ''}mean over seeds, band ±1 std; solid: test, dashed: train`,
       xLabel: 'epoch',
       yLabel: 'error (%)',
       xType: 'linear' as const,
@@ -187,23 +211,55 @@ function xScaleFor(values: number[]): 'linear' | 'logarithmic' {
   return pos.length > 1 && Math.max(...pos) / Math.min(...pos) >= 10 ? 'logarithmic' : 'linear';
 }
 
-function metricSeries(variants: VariantResult[], metric: Metric, groupAxes: string[], x: (v: VariantResult) => number | null, withBand: boolean): SeriesSpec[] {
-  const groups = new Map<string, VariantResult[]>();
-  for (const v of variants) {
-    const k = JSON.stringify(groupAxes.map((a) => v.variant[a] ?? null));
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k)!.push(v);
+/**
+ * Lines of a metric against x, one per value of `groupAxes`. Too many lines (more than MAX_LINES) are
+ * folded: one line per value of `fallbackAxes` whose points are the mean over the variants at that x,
+ * with a band of ±1 std across them. Points carry their variant's position in `variants`.
+ */
+function metricSeries(
+  variants: VariantResult[], metric: Metric, groupAxes: string[], fallbackAxes: string[], x: (v: VariantResult) => number | null, withBand: boolean,
+): {series: SeriesSpec[]; folded: boolean} {
+  const index = new Map(variants.map((v, i) => [v, i]));
+  const groupBy = (axes: string[]) => {
+    const groups = new Map<string, VariantResult[]>();
+    for (const v of variants) {
+      const k = JSON.stringify(axes.map((a) => v.variant[a] ?? null));
+      const g = groups.get(k);
+      if (g) g.push(v);
+      else groups.set(k, [v]);
+    }
+    return groups;
+  };
+  let groups = groupBy(groupAxes);
+  const folded = groups.size > MAX_LINES;
+  let axes = groupAxes;
+  if (folded) {
+    axes = fallbackAxes;
+    groups = groupBy(axes);
   }
   const out: SeriesSpec[] = [];
   let i = 0;
   for (const vs of groups.values()) {
     const color = PALETTE[i++ % PALETTE.length];
-    const label = groupAxes.length > 0 ? labelOf(vs[0].variant, groupAxes) : 'all variants';
+    const label = axes.length > 0 ? labelOf(vs[0].variant, axes) : 'all variants';
     const pts = vs
       .map((v) => ({v, x: x(v), s: v.metrics[metric]}))
       .filter((p): p is {v: VariantResult; x: number; s: NonNullable<typeof p.s>} => p.x !== null && p.s !== null)
       .sort((a, b) => a.x - b.x);
     if (pts.length === 0) continue;
+    if (folded && withBand) {
+      // Mean over the variants that share an x value; the band is their spread, not the seeds'.
+      const byX = new Map<number, number[]>();
+      for (const p of pts) {
+        const l = byX.get(p.x);
+        if (l) l.push(p.s.mean);
+        else byX.set(p.x, [p.s.mean]);
+      }
+      const stats = [...byX].map(([px, ys]) => ({x: px, mean: mean(ys), std: ys.length > 1 ? sampleStd(ys) : null}));
+      out.push(...bandSeries(label, color, stats));
+      out.push({label, role: 'mean', color, dashed: false, legend: true, points: stats.map((p) => ({x: p.x, y: p.mean}))});
+      continue;
+    }
     if (withBand) out.push(...bandSeries(label, color, pts.map((p) => ({x: p.x, mean: p.s.mean, std: p.s.n > 1 ? p.s.std : null}))));
     out.push({
       label,
@@ -211,20 +267,20 @@ function metricSeries(variants: VariantResult[], metric: Metric, groupAxes: stri
       color,
       dashed: false,
       legend: true,
-      points: pts.map((p) => ({
-        x: p.x,
-        y: p.s.mean,
-        label: `${labelOf(p.v.variant, varyingAxesOf(variants))}: ${p.s.mean.toFixed(2)}${p.s.n > 1 ? ` ± ${p.s.std.toFixed(2)}` : ''} (n=${p.s.n})`,
-      })),
+      pointsOnly: pts.length > MAX_LINE_POINTS || undefined,
+      points: pts.map((p) => ({x: p.x, y: p.s.mean, v: index.get(p.v)})),
     });
   }
-  return out;
+  return {series: out, folded};
 }
 
-function varyingAxesOf(variants: VariantResult[]): string[] {
-  const axes: string[] = [];
-  for (const v of variants) for (const k of Object.keys(v.variant)) if (!axes.includes(k)) axes.push(k);
-  return axes.filter((a) => axisValues(variants, a).length > 1);
+/** Tooltip text of each variant's point in the metric plots: its varying axes and the statistic. */
+export function pointLabels(report: Pick<Report, 'axes' | 'variants' | 'metric'>): string[] {
+  const axes = varyingAxes(report);
+  return report.variants.map((v) => {
+    const s = v.metrics[report.metric];
+    return `${labelOf(v.variant, axes)}: ${s ? `${s.mean.toFixed(2)}${s.n > 1 ? ` ± ${s.std.toFixed(2)}` : ''} (n=${s.n})` : '—'}`;
+  });
 }
 
 /** Every plot of the HTML report, in page order. */
@@ -232,20 +288,26 @@ export function chartSpecs(report: Report): ChartSpec[] {
   const charts = curveCharts(report);
   const metric = report.metric;
   const varying = varyingAxes(report);
-  for (const axis of numericAxes(report)) {
+  const facet = facetAxis(report);
+  const numeric = numericAxes(report);
+  for (const axis of numeric) {
     const others = varying.filter((a) => a !== axis);
+    const fallback = facet !== undefined && facet !== axis ? [facet] : [];
+    const {series, folded} = metricSeries(report.variants, metric, others, fallback, (v) => v.variant[axis] as number, true);
     charts.push({
       id: `axis-${charts.length}`,
       kind: 'axis',
       title: `${metricTitle(metric)} vs ${axis}`,
-      subtitle: others.length > 0 ? `one line per ${others.join(' × ')}; band ±1 std over seeds` : 'band ±1 std over seeds',
+      subtitle: folded
+        ? `mean over ${others.filter((a) => !fallback.includes(a)).join(' × ')}${fallback.length > 0 ? `, one line per ${fallback.join(' × ')}` : ''}; band ±1 std across those variants`
+        : others.length > 0 ? `one line per ${others.join(' × ')}; band ±1 std over seeds` : 'band ±1 std over seeds',
       xLabel: axis,
       yLabel: metricTitle(metric),
       xType: 'linear',
-      series: metricSeries(report.variants, metric, others, (v) => v.variant[axis] as number, true),
+      series,
     });
   }
-  const categorical = varying.filter((a) => !numericAxes(report).includes(a));
+  const categorical = varying.filter((a) => !numeric.includes(a));
   for (const [kind, title, get] of [
     ['params', 'parameters', (v: VariantResult) => v.params],
     ['macs', 'MACs per image', (v: VariantResult) => v.macs],
@@ -253,15 +315,18 @@ export function chartSpecs(report: Report): ChartSpec[] {
     const xs = report.variants.map(get).filter((x): x is number => x !== null && x > 0);
     if (xs.length === 0) continue;
     const xType = xScaleFor(xs);
+    const fallback = facet !== undefined && categorical.includes(facet) ? [facet] : [];
+    const {series, folded} = metricSeries(report.variants, metric, categorical, fallback, (v) => (get(v) !== null && (get(v) as number) > 0 ? (get(v) as number) : null), false);
+    const lines = folded ? fallback : categorical;
     charts.push({
       id: `${kind}-${charts.length}`,
       kind,
       title: `${metricTitle(metric)} vs ${title}`,
-      subtitle: `${categorical.length > 0 ? `one line per ${categorical.join(' × ')}` : 'all variants'}${xType === 'logarithmic' ? '; log scale' : ''}`,
+      subtitle: `${lines.length > 0 ? `one line per ${lines.join(' × ')}` : 'all variants'}${xType === 'logarithmic' ? '; log scale' : ''}`,
       xLabel: title,
       yLabel: metricTitle(metric),
       xType,
-      series: metricSeries(report.variants, metric, categorical, (v) => (get(v) !== null && (get(v) as number) > 0 ? (get(v) as number) : null), false),
+      series,
     });
   }
   return charts;

@@ -1,6 +1,8 @@
 /**
  * `ablate report --html FILE`: one self-contained page (no network: Chart.js is inlined) with the
- * comparison tables, the plots of charts.ts and the per-trial table, sortable by any column.
+ * comparison tables, the plots of charts.ts and the per-trial table, sortable by any column. Tables travel
+ * as data and are drawn a page at a time, so a sweep of thousands of trials stays a few megabytes and the
+ * tab stays responsive.
  *
  * Chart.js 4 over Vega-Lite: one 200 kB UMD file already in our dependencies (Vega-Lite + vega-embed
  * would add ~800 kB and three packages), canvas rendering that stays fast with hundreds of series,
@@ -9,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {EnvironmentError} from '../errors';
-import {chartSpecs, facetAxis, numericAxes, varyingAxes, type ChartSpec} from './charts';
+import {chartSpecs, facetAxis, numericAxes, pointLabels, varyingAxes, type ChartSpec} from './charts';
 import {dateTime} from './format';
 import {buildPivot, countsText, engineText, type Report} from './model';
 import type {TextTable} from './render';
@@ -46,23 +48,39 @@ export function chartJs(): string {
   return src;
 }
 
-function tableHtml(t: TextTable, opts: {sortable?: boolean; id?: string; values?: (string | number | boolean | null | undefined)[][]} = {}): string {
+/** A table's data for the page, column by column: values to sort by, and the shown text where it differs. */
+export interface TableData {
+  head: string[];
+  align: ('left' | 'right' | 'center')[];
+  /** Per column: `v` the values (null: empty), `t` the text when it is not just the value. */
+  cols: {v: (string | number | boolean | null)[]; t?: string[]}[];
+}
+
+/** What the page shows for a value when a column has no text of its own (the page script does the same). */
+const shown = (v: string | number | boolean | null) => (v === null ? '—' : String(v));
+/** Sort keys need no more than 7 significant digits, and the page is smaller without the rest. */
+const sortKey = (x: unknown): string | number | boolean | null =>
+  x === null || x === undefined ? null : typeof x === 'number' ? (Number.isFinite(x) ? Number(x.toPrecision(7)) : null) : typeof x === 'object' ? JSON.stringify(x) : (x as string | boolean);
+
+export function tableData(t: TextTable): TableData {
+  const n = t.head.length;
+  const cols = Array.from({length: n}, (_, i) => {
+    const v = t.rows.map((r, ri) => sortKey(t.values ? t.values[ri]?.[i] : r[i]));
+    const text = t.rows.map((r) => r[i] ?? '');
+    return text.every((x, ri) => x === shown(v[ri])) ? {v} : {v, t: text};
+  });
+  return {head: t.head, align: t.head.map((_, i) => t.align?.[i] ?? 'left'), cols};
+}
+
+/**
+ * The table's head; the page script fills the body a page at a time from `tables[id]` (a 10,000-trial
+ * sweep as HTML rows made a 17 MB page that froze the browser tab while it laid them out).
+ */
+function tableShell(id: string, t: TextTable, tables: Record<string, TableData>): string {
+  tables[id] = tableData(t);
   const cls = (i: number) => (t.align?.[i] === 'right' ? ' class="num"' : t.head[i] === 'error' ? ' class="wrap err"' : t.head[i] === 'trials' ? ' class="wrap"' : '');
-  const head = t.head.map((h, i) => `<th${cls(i)}${opts.sortable ? ' tabindex="0" role="button"' : ''}>${esc(h)}</th>`).join('');
-  const rows = t.rows
-    .map((r, ri) => {
-      const cells = r
-        .map((c, i) => {
-          const v = opts.values?.[ri]?.[i];
-          const data = opts.sortable ? ` data-v="${esc(v === null || v === undefined ? '' : String(v))}"` : '';
-          const status = /^(done|diverged|failed|running|pending)$/.test(c) ? ` data-status="${c}"` : '';
-          return `<td${cls(i)}${data}${status}>${esc(c)}</td>`;
-        })
-        .join('');
-      return `<tr>${cells}</tr>`;
-    })
-    .join('\n');
-  return `<table${opts.id ? ` id="${opts.id}"` : ''}${opts.sortable ? ' class="sortable"' : ''}><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
+  const head = t.head.map((h, i) => `<th${cls(i)} tabindex="0" role="button">${esc(h)}</th>`).join('');
+  return `<div class="paged" data-table="${id}"><table id="${id}" class="sortable"><thead><tr>${head}</tr></thead><tbody></tbody></table></div>`;
 }
 
 function section(title: string, body: string, note?: string[]): string {
@@ -111,6 +129,10 @@ table.sortable th[aria-sort=descending]::after { content:" ▼"; font-size:10px;
 td[data-status=diverged] { color:#b35c00; font-weight:600; } td[data-status=failed] { color:#c62828; font-weight:600; }
 td[data-status=running] { color:#1f5fa8; }
 .note { color:var(--muted); font-size:12px; margin:8px 0 0; }
+.pager { display:flex; gap:8px; align-items:center; margin:8px 0 0; color:var(--muted); font-size:12px; flex-wrap:wrap; }
+.pager button { font:inherit; padding:1px 8px; border:1px solid var(--line); border-radius:4px; background:#fff; cursor:pointer; }
+.pager button:disabled { opacity:.4; cursor:default; }
+.pager input { font:inherit; padding:1px 6px; border:1px solid var(--line); border-radius:4px; width:200px; }
 details pre { background:#f3f5f7; padding:10px; border-radius:6px; overflow-x:auto; }
 `;
 
@@ -152,11 +174,11 @@ const PAGE_SCRIPT = `
         backgroundColor: band ? alpha(s.color, s.curve === 'train' ? 0.08 : 0.16) : s.color,
         borderDash: s.dashed ? [6, 4] : [],
         borderWidth: band ? 0 : 2,
-        pointRadius: band ? 0 : (spec.kind === 'curves' ? 0 : 3),
+        pointRadius: band ? 0 : (spec.kind === 'curves' ? 0 : s.pointsOnly ? 2 : 3),
         pointHoverRadius: band ? 0 : 4,
         fill: s.role === 'band-hi' ? '-1' : false,
         spanGaps: false,
-        showLine: true,
+        showLine: !s.pointsOnly,
         tension: 0
       };
     });
@@ -183,7 +205,7 @@ const PAGE_SCRIPT = `
             callbacks: {
               label: function (ctx) {
                 var raw = ctx.raw || {};
-                if (raw.label) return raw.label;
+                if (raw.v !== undefined && data.pointLabels[raw.v] !== undefined) return data.pointLabels[raw.v];
                 return ctx.dataset.label + ': ' + (ctx.parsed.y == null ? '—' : ctx.parsed.y.toFixed(2));
               }
             }
@@ -194,31 +216,113 @@ const PAGE_SCRIPT = `
     charts.push({id: spec.id, kind: spec.kind, chart: chart});
   });
 
-  document.querySelectorAll('table.sortable').forEach(function (table) {
+  // Tables: the body is drawn a page at a time from the data; sorting and filtering work on every row.
+  var PAGE = 100;
+  var tables = {};
+  function cellText(col, r) { return col.t ? col.t[r] : (col.v[r] === null ? '\u2014' : String(col.v[r])); }
+  Array.prototype.forEach.call(document.querySelectorAll('div.paged'), function (box) {
+    var id = box.getAttribute('data-table');
+    var spec = data.tables[id];
+    var table = box.querySelector('table');
+    var body = table.tBodies[0];
     var ths = table.querySelectorAll('th');
-    ths.forEach(function (th, col) {
+    var n = spec.cols.length ? spec.cols[0].v.length : 0;
+    var all = [];
+    for (var i = 0; i < n; i++) all.push(i);
+    var order = all.slice();
+    var page = 0;
+    var statusCol = spec.head.indexOf('status');
+    var pager = document.createElement('div');
+    pager.className = 'pager';
+    function button(label, title) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.title = title;
+      pager.appendChild(b);
+      return b;
+    }
+    var first = button('\u00ab', 'first page'), prev = button('\u2039', 'previous page');
+    var info = document.createElement('span');
+    pager.appendChild(info);
+    var next = button('\u203a', 'next page'), last = button('\u00bb', 'last page');
+    var filter = document.createElement('input');
+    filter.type = 'search';
+    filter.placeholder = 'filter rows';
+    filter.setAttribute('aria-label', 'filter rows of ' + id);
+    if (n > PAGE) {
+      pager.appendChild(filter);
+      box.appendChild(pager);
+    }
+    function pages() { return Math.max(1, Math.ceil(order.length / PAGE)); }
+    function draw() {
+      page = Math.min(Math.max(0, page), pages() - 1);
+      var frag = document.createDocumentFragment();
+      var end = Math.min(order.length, (page + 1) * PAGE);
+      for (var k = page * PAGE; k < end; k++) {
+        var r = order[k];
+        var tr = document.createElement('tr');
+        for (var c = 0; c < spec.cols.length; c++) {
+          var col = spec.cols[c];
+          var td = document.createElement('td');
+          var text = cellText(col, r);
+          td.textContent = text;
+          var cls = ths[c].className;
+          if (cls) td.className = cls;
+          var v = col.v[r];
+          td.setAttribute('data-v', v === null ? '' : String(v));
+          if (c === statusCol && /^(done|diverged|failed|running|pending)$/.test(text)) td.setAttribute('data-status', text);
+          tr.appendChild(td);
+        }
+        frag.appendChild(tr);
+      }
+      body.textContent = '';
+      body.appendChild(frag);
+      info.textContent = order.length === 0 ? 'no rows' : 'rows ' + (page * PAGE + 1) + '\u2013' + end + ' of ' + order.length + (order.length < n ? ' (filtered from ' + n + ')' : '');
+      first.disabled = prev.disabled = page === 0;
+      next.disabled = last.disabled = page >= pages() - 1;
+    }
+    first.addEventListener('click', function () { page = 0; draw(); });
+    prev.addEventListener('click', function () { page--; draw(); });
+    next.addEventListener('click', function () { page++; draw(); });
+    last.addEventListener('click', function () { page = pages() - 1; draw(); });
+    var sorted = null;
+    filter.addEventListener('input', function () {
+      var q = filter.value.trim().toLowerCase();
+      var base = sorted || all;
+      order = q === '' ? base.slice() : base.filter(function (r) {
+        for (var c = 0; c < spec.cols.length; c++) if (cellText(spec.cols[c], r).toLowerCase().indexOf(q) >= 0) return true;
+        return false;
+      });
+      page = 0;
+      draw();
+    });
+    Array.prototype.forEach.call(ths, function (th, col) {
       function sort() {
         var asc = th.getAttribute('aria-sort') !== 'ascending';
-        ths.forEach(function (h) { h.removeAttribute('aria-sort'); });
+        Array.prototype.forEach.call(ths, function (h) { h.removeAttribute('aria-sort'); });
         th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var x = a.cells[col].getAttribute('data-v'), y = b.cells[col].getAttribute('data-v');
-          if (x === '' && y === '') return 0;
-          if (x === '') return 1;
-          if (y === '') return -1;
-          var nx = Number(x), ny = Number(y);
-          var c = !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
-          return asc ? c : -c;
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
+        var vals = spec.cols[col].v;
+        function cmp(a, b) {
+          var x = vals[a], y = vals[b];
+          if (x === null && y === null) return a - b;
+          if (x === null) return 1;
+          if (y === null) return -1;
+          var c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+          return (asc ? c : -c) || a - b;
+        }
+        sorted = all.slice().sort(cmp);
+        order = order.length === n ? sorted.slice() : order.slice().sort(cmp);
+        page = 0;
+        draw();
       }
       th.addEventListener('click', sort);
       th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); } });
     });
+    draw();
+    tables[id] = {rows: n, page: function () { return page; }, draw: draw};
   });
-  window.ablateReport = {ready: true, charts: charts};
+  window.ablateReport = {ready: true, charts: charts, tables: tables};
 })();
 `;
 
@@ -231,7 +335,9 @@ export function buildHtml(report: Report, opts: HtmlOptions = {}): string {
   const charts = chartSpecs(report);
   const variants = variantTable(report);
   const pivotReport = pagePivot(report);
+  const pivot = pivotReport ? pivotTable(pivotReport) : undefined;
   const trials = trialRows(report);
+  const tables: Record<string, TableData> = {};
   const c = report.counts;
   const badges = (['done', 'diverged', 'failed', 'running', 'pending'] as const)
     .filter((s) => c[s] > 0)
@@ -248,17 +354,22 @@ export function buildHtml(report: Report, opts: HtmlOptions = {}): string {
       `<div class="meta">${report.engines.length > 0 ? `trained on ${esc(report.engines.map((u) => (report.engines.length > 1 ? `${engineText(u)} × ${u.trials}` : engineText(u))).join('; '))}` : 'engine not recorded'}</div>` +
       `<div class="badges">${badges}</div></header>`,
     '<main>',
-    section(variants.title ?? 'Variants', tableHtml({...variants, title: undefined}), variants.notes),
-    pivotReport ? section(pivotTable(pivotReport).title ?? 'Pivot', tableHtml(pivotTable(pivotReport)), pivotTable(pivotReport).notes) : '',
+    section(variants.title ?? 'Variants', tableShell('variants', variants, tables), [...(variants.notes ?? []), 'click a column title to sort']),
+    pivot ? section(pivot.title ?? 'Pivot', tableShell('pivot', pivot, tables), pivot.notes) : '',
     curveCharts.length > 0 ? `<div class="charts">${curveCharts.map(chartHtml).join('')}</div>` : '',
     otherCharts.length > 0 ? `<div class="charts">${otherCharts.map(chartHtml).join('')}</div>` : '',
     section(
       'Trials',
-      tableHtml({head: trials.head, align: trials.head.map((h) => (/(%\)|time|params|MACs|epochs|seed|trial)$/.test(h) ? 'right' : 'left')), rows: trials.rows.map((r) => r.text)}, {
-        sortable: true,
-        id: 'trials',
-        values: trials.rows.map((r) => r.values),
-      }),
+      tableShell(
+        'trials',
+        {
+          head: trials.head,
+          align: trials.head.map((h) => (/(%\)|time|params|MACs|epochs|seed|trial)$/.test(h) ? 'right' : 'left')),
+          rows: trials.rows.map((r) => r.text),
+          values: trials.rows.map((r) => r.values),
+        },
+        tables,
+      ),
       ['click a column title to sort; errors in %'],
     ),
     opts.configYaml ? `<section><details><summary>study file</summary><pre>${esc(opts.configYaml)}</pre></details></section>` : '',
@@ -275,7 +386,7 @@ export function buildHtml(report: Report, opts: HtmlOptions = {}): string {
 </head>
 <body>
 ${body}
-<script id="ablate-data" type="application/json">${scriptJson({charts})}</script>
+<script id="ablate-data" type="application/json">${scriptJson({charts, tables, pointLabels: pointLabels(report)})}</script>
 <script>${chartJs()}</script>
 <script>${PAGE_SCRIPT}</script>
 </body>

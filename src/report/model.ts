@@ -13,11 +13,12 @@ import {
   emptyCounts,
   epochsOfSweep,
   resolveSweep,
-  trialsOfSweep,
+  specsOfSweep,
+  trialSummariesOfSweep,
   type EpochRow,
   type StatusCounts,
   type SweepRow,
-  type TrialRow,
+  type TrialSummary,
   type VariantValue,
 } from '../store/queries';
 import {closest, UsageError} from '../errors';
@@ -151,6 +152,8 @@ export interface ReportOptions {
   /** `ROWS,COLS`: two swept axes. */
   pivot?: string;
   onlyChanged?: boolean;
+  /** Read every epoch row for the per-epoch curves (`--curves`, the HTML report); default true. */
+  curves?: boolean;
 }
 
 export interface Report {
@@ -215,13 +218,14 @@ export function parsePairs(items: readonly string[] | undefined, flag: string): 
   return out;
 }
 
-export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
-  const last = epochs.length > 0 ? epochs[epochs.length - 1] : undefined;
-  const tests = epochs.map((e) => finite(e.testErr)).filter((v): v is number => v !== null);
-  const secs = epochs.map((e) => finite(e.seconds)).filter((v): v is number => v !== null);
-  const ips = epochs.map((e) => finite(e.imagesPerSec)).filter((v): v is number => v !== null);
-  let time: number | null = secs.length > 0 ? secs.reduce((a, b) => a + b, 0) : null;
+/**
+ * A trial's result from its summary (epochs folded in SQL); `epochs`, the trial's epoch rows in order,
+ * give its curve (omitted: no curve).
+ */
+export function trialResult(t: TrialSummary, epochs?: EpochRow[]): TrialResult {
+  let time = finite(t.seconds);
   if (time === null && t.startedAt !== null && t.finishedAt !== null) time = (t.finishedAt - t.startedAt) / 1000;
+  const best = finite(t.bestTestErr);
   return {
     id: t.id,
     key: t.key,
@@ -237,20 +241,20 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     variantKey: t.variantKey,
     params: t.params,
     macs: t.macs,
-    epochs: epochs.length,
-    plannedEpochs: plannedEpochs(t.spec),
+    epochs: t.epochs,
+    plannedEpochs: t.plannedEpochs,
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     values: {
-      final_test_err: percent(last?.testErr),
-      best_test_err: tests.length > 0 ? Math.min(...tests) * 100 : null,
-      final_train_err: percent(last?.trainErr),
-      final_test_loss: finite(last?.testLoss),
-      final_train_loss: finite(last?.trainLoss),
+      final_test_err: percent(t.last?.testErr),
+      best_test_err: best === null ? null : best * 100,
+      final_train_err: percent(t.last?.trainErr),
+      final_test_loss: finite(t.last?.testLoss),
+      final_train_loss: finite(t.last?.trainLoss),
       time,
-      images_per_sec: ips.length > 0 ? ips.reduce((a, b) => a + b, 0) / ips.length : null,
+      images_per_sec: finite(t.imagesPerSec),
     },
-    curve: epochs.map((e) => ({
+    curve: (epochs ?? []).map((e) => ({
       epoch: e.epoch,
       trainErr: percent(e.trainErr),
       testErr: percent(e.testErr),
@@ -346,21 +350,27 @@ function unknownKey(key: string, known: Iterable<string>, flag: string): UsageEr
   });
 }
 
-function applyWhere(trials: TrialRow[], where: Record<string, string>): TrialRow[] {
+function applyWhere(db: Db, sweepId: number, trials: TrialSummary[], where: Record<string, string>): TrialSummary[] {
   let out = trials;
+  // Specs are read only for keys that are not swept axes, once per trial.
+  let specs: Map<number, unknown> | undefined;
+  const flats = new Map<number, Record<string, unknown>>();
+  const flatOf = (t: TrialSummary) => {
+    let flat = flats.get(t.id);
+    if (!flat) flats.set(t.id, (flat = flattenSpec((specs ??= specsOfSweep(db, sweepId)).get(t.id))));
+    return flat;
+  };
   for (const [key, typed] of Object.entries(where)) {
-    const flats = new Map<number, Record<string, unknown>>();
-    const lookup = (t: TrialRow): {found: boolean; value: unknown} => {
+    const lookup = (t: TrialSummary): {found: boolean; value: unknown} => {
       if (key in t.variant) return {found: true, value: t.variant[key]};
-      let flat = flats.get(t.id);
-      if (!flat) flats.set(t.id, (flat = flattenSpec(t.spec)));
+      const flat = flatOf(t);
       return key in flat ? {found: true, value: flat[key]} : {found: false, value: undefined};
     };
     if (!out.some((t) => lookup(t).found)) {
       const known = new Set<string>();
       for (const t of out) {
         Object.keys(t.variant).forEach((k) => known.add(k));
-        Object.keys(flattenSpec(t.spec)).forEach((k) => known.add(k));
+        Object.keys(flatOf(t)).forEach((k) => known.add(k));
       }
       throw unknownKey(key, known, 'where');
     }
@@ -427,8 +437,8 @@ export function buildPivot(variants: VariantResult[], axes: string[], spec: stri
   const colValues = axisValues(variants, colAxis);
   const rowKeys = new Map<string, PivotRow>();
   // Rows follow the sorted values of the row axis, then first appearance of the other axes.
-  const rowOrder = axisValues(variants, rowAxis).map((v) => JSON.stringify(v));
-  const rank = (v: VariantResult) => rowOrder.indexOf(JSON.stringify(v.variant[rowAxis] ?? null));
+  const rowOrder = new Map(axisValues(variants, rowAxis).map((v, i) => [JSON.stringify(v), i]));
+  const rank = (v: VariantResult) => rowOrder.get(JSON.stringify(v.variant[rowAxis] ?? null)) ?? -1;
   const ordered = [...variants].sort((a, b) => rank(a) - rank(b) || a.idx - b.idx);
   for (const v of ordered) {
     const values = rowAxes.map((a) => v.variant[a] ?? null);
@@ -464,10 +474,13 @@ export function applyBaseline(variants: VariantResult[], axes: string[], pairs: 
     }
   }
   const isBase = (v: VariantResult) => keys.every((k) => valueMatches(v.variant[k], pairs[k]));
+  // Baseline cells by their values on the other axes (the first in grid order wins, as a linear search would).
+  const others = axes.filter((a) => !keys.includes(a));
+  const cellOf = (v: VariantResult) => JSON.stringify(others.map((a) => v.variant[a] ?? null));
+  const bases = new Map<string, VariantResult>();
+  for (const b of variants) if (isBase(b) && !bases.has(cellOf(b))) bases.set(cellOf(b), b);
   for (const v of variants) {
-    const base = variants.find(
-      (b) => isBase(b) && axes.every((a) => keys.includes(a) || JSON.stringify(b.variant[a] ?? null) === JSON.stringify(v.variant[a] ?? null)),
-    );
+    const base = bases.get(cellOf(v));
     v.baseline = {
       baselineKey: base?.key ?? null,
       isBaseline: base === v,
@@ -483,17 +496,17 @@ export function buildReport(db: Db, opts: ReportOptions = {}): Report {
   if (!(METRICS as readonly string[]).includes(metric)) {
     throw new UsageError(`unknown metric "${metric}"`, {hint: `choose one of: ${METRICS.join(', ')}`});
   }
-  const rows = trialsOfSweep(db, sweep.id);
+  const rows = trialSummariesOfSweep(db, sweep.id);
   const allAxes = axesOf(rows);
   const where = parsePairs(opts.where, 'where');
-  const kept = applyWhere(rows, where);
+  const kept = applyWhere(db, sweep.id, rows, where);
   if (rows.length > 0 && kept.length === 0) {
     throw new UsageError(`--where ${Object.entries(where).map(([k, v]) => `${k}=${v}`).join(' ')} matches no trial of sweep ${sweep.name}`, {
       hint: 'check the values with: ablate report (without --where)',
     });
   }
-  const epochs = epochsOfSweep(db, sweep.id);
-  const trials = kept.map((t) => trialResult(t, epochs.get(t.id) ?? []));
+  const epochs = opts.curves === false ? undefined : epochsOfSweep(db, sweep.id);
+  const trials = kept.map((t) => trialResult(t, epochs ? (epochs.get(t.id) ?? []) : undefined));
   let variants = foldVariants(trials);
   const counts = emptyCounts();
   for (const t of trials) counts[t.status]++;

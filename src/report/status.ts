@@ -11,7 +11,9 @@ import {
   listSweeps,
   resolveSweep,
   statusCounts,
-  trialsOfSweep,
+  sweepEpochTotals,
+  trialsWithStatus,
+  unfinishedProgress,
   type StatusCounts,
   type SweepRow,
   type VariantValue,
@@ -80,22 +82,16 @@ export interface StatusOptions {
 }
 
 function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, detail: boolean): SweepStatus {
-  const trials = trialsOfSweep(db, s.id);
-  const perTrial = epochCountsByTrial(db, s.id);
-  let epochsDone = 0;
-  let seconds = 0;
+  // Totals and the remaining work come from SQL; only running (and, for one sweep, failed) trials are read whole.
+  const totals = sweepEpochTotals(db, s.id);
+  const epochsDone = totals.epochs;
+  const seconds = totals.seconds;
   let remaining: number | null = 0;
-  for (const t of trials) {
-    const c = perTrial.get(t.id);
-    epochsDone += c?.epochs ?? 0;
-    seconds += c?.seconds ?? 0;
-    if (t.status === 'pending' || t.status === 'running') {
-      const planned = plannedEpochs(t.spec);
-      if (planned === null) remaining = null;
-      else if (remaining !== null) remaining += Math.max(0, planned - (c?.epochs ?? 0));
-    }
+  for (const t of unfinishedProgress(db, s.id)) {
+    if (t.plannedEpochs === null) remaining = null;
+    else if (remaining !== null) remaining += Math.max(0, t.plannedEpochs - t.epochs);
   }
-  const runningRows = trials.filter((t) => t.status === 'running');
+  const runningRows = trialsWithStatus(db, s.id, 'running');
   const last = lastEpochs(db, runningRows.map((t) => t.id));
   const running: RunningTrialStatus[] = runningRows.map((t) => {
     const e = last.get(t.id);
@@ -125,24 +121,24 @@ function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, det
     configPath: s.configPath,
     createdAt: s.createdAt,
     counts,
-    total: trials.length,
+    total: Object.values(counts).reduce((a, b) => a + b, 0),
     epochsDone,
     epochsRemaining: remaining,
     etaSeconds,
     running,
   };
   if (detail) {
-    out.problems = trials
-      .filter((t) => t.status === 'failed' || t.status === 'diverged')
-      .map((t) => ({
-        id: t.id,
-        key: t.key,
-        variant: t.variant,
-        seed: t.seed,
-        status: t.status as 'failed' | 'diverged',
-        epochs: perTrial.get(t.id)?.epochs ?? 0,
-        error: t.error,
-      }));
+    const problems = [...trialsWithStatus(db, s.id, 'failed'), ...trialsWithStatus(db, s.id, 'diverged')].sort((a, b) => a.idx - b.idx || a.seed - b.seed || a.id - b.id);
+    const perTrial = problems.length > 0 ? epochCountsByTrial(db, s.id) : new Map<number, {epochs: number}>();
+    out.problems = problems.map((t) => ({
+      id: t.id,
+      key: t.key,
+      variant: t.variant,
+      seed: t.seed,
+      status: t.status as 'failed' | 'diverged',
+      epochs: perTrial.get(t.id)?.epochs ?? 0,
+      error: t.error,
+    }));
   }
   return out;
 }

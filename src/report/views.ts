@@ -111,16 +111,19 @@ export function variantTable(report: Report): TextTable {
   if (report.show.epochs) push('epochs', 'right');
   push('time', 'right');
   push('trials', 'left');
+  const values: CsvValue[][] = [];
   const rows = report.variants.map((v) => {
     const r = report.shownAxes.map((a) => valueText(v.variant[a]));
-    if (report.show.params) r.push(humanCount(v.params));
-    if (report.show.macs) r.push(humanCount(v.macs));
-    for (const m of metrics) r.push(metricCell(v, m));
-    if (report.baseline) r.push(diffCell(v, METRIC_INFO[report.metric].digits));
-    if (report.show.epochs) r.push(epochsCell(v));
+    const x: CsvValue[] = report.shownAxes.map((a) => v.variant[a] ?? null);
+    if (report.show.params) r.push(humanCount(v.params)), x.push(v.params);
+    if (report.show.macs) r.push(humanCount(v.macs)), x.push(v.macs);
+    for (const m of metrics) r.push(metricCell(v, m)), x.push(v.metrics[m]?.mean ?? null);
+    if (report.baseline) r.push(diffCell(v, METRIC_INFO[report.metric].digits)), x.push(v.baseline?.difference?.diff ?? null);
+    if (report.show.epochs) r.push(epochsCell(v)), x.push(v.epochs.max);
     // Mean only: the spread of wall time across seeds is noise from the machine, not from the model.
-    r.push(duration(v.metrics.time?.mean));
-    r.push(countsText(v.counts));
+    r.push(duration(v.metrics.time?.mean)), x.push(v.metrics.time?.mean ?? null);
+    r.push(countsText(v.counts)), x.push(countsText(v.counts));
+    values.push(x);
     return r;
   });
   const notes: string[] = ['errors in %, mean ± std over seeds that finished (n); diverged and failed trials are counted, not averaged'];
@@ -128,7 +131,7 @@ export function variantTable(report: Report): TextTable {
   if (report.baseline) {
     notes.push(diffLegend(`variant − baseline (${baselineText(report)})`));
   }
-  return {title: sweepTitle(report), head, align, rows, notes};
+  return {title: sweepTitle(report), head, align, rows, values, notes};
 }
 
 /**
@@ -171,7 +174,12 @@ export function pivotTable(report: Report): TextTable {
   ]);
   const notes = [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`, ...engineNotes(report)];
   if (report.baseline) notes.push(diffLegend(`cell − baseline (${baselineText(report)})`));
-  return {title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`, head, align, rows, notes};
+  const values = p.rows.map((r): CsvValue[] => [
+    ...r.values.map((x) => (Array.isArray(x) ? valueText(x) : x)),
+    ...r.cells.map((c) => c?.metrics[report.metric]?.mean ?? null),
+    ...deltas.map((j) => r.cells[j]?.baseline?.difference?.diff ?? null),
+  ]);
+  return {title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`, head, align, rows, values, notes};
 }
 
 function metricColumnName(m: Metric): string {

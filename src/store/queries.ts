@@ -155,6 +155,129 @@ export function trialsOfSweep(db: Db, sweepId: number): TrialRow[] {
   return rows.map(toTrial);
 }
 
+/** A trial with its epoch rows folded in SQL: what the report needs without reading every epoch row. */
+export interface TrialSummary
+  extends Pick<
+    TrialRow,
+    'id' | 'sweepId' | 'key' | 'idx' | 'variant' | 'variantKey' | 'seed' | 'status' | 'attempt' | 'crashes' | 'error' | 'params' | 'macs' | 'startedAt' | 'finishedAt' | 'engine' | 'engineInfo'
+  > {
+  /** `train.epochs` of the spec, when it is a number. */
+  plannedEpochs: number | null;
+  /** Epoch rows recorded. */
+  epochs: number;
+  /** The newest epoch row (null before the first). */
+  last: {trainLoss: number | null; trainErr: number | null; testLoss: number | null; testErr: number | null} | null;
+  /** Lowest finite test error over the epochs. */
+  bestTestErr: number | null;
+  /** Sum of the finite epoch times (null when none). */
+  seconds: number | null;
+  /** Mean of the finite images/s (null when none). */
+  imagesPerSec: number | null;
+}
+
+/** Finite REALs only: SQLite keeps ±Infinity (NaN is stored as NULL). */
+const finiteSql = (col: string) => `CASE WHEN ${col} BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN ${col} END`;
+
+interface RawSummary {
+  id: number;
+  sweepId: number;
+  key: string;
+  idx: number;
+  variantJson: string;
+  seed: number;
+  status: TrialStatus;
+  attempt: number;
+  crashes: number;
+  error: string | null;
+  params: number | null;
+  macs: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  engine: string | null;
+  engineJson: string | null;
+  plannedEpochs: unknown;
+  specValid: number;
+  epochs: number;
+  bestTestErr: number | null;
+  seconds: number | null;
+  imagesPerSec: number | null;
+  lastEpoch: number | null;
+  lastTrainLoss: number | null;
+  lastTrainErr: number | null;
+  lastTestLoss: number | null;
+  lastTestErr: number | null;
+}
+
+/**
+ * Every trial of a sweep with its epochs folded into counts, the last row, the best test error, the time
+ * and the mean speed, in one query (grid order). Specs stay in the database (see `specsOfSweep`).
+ */
+export function trialSummariesOfSweep(db: Db, sweepId: number): TrialSummary[] {
+  const rows = db
+    .prepare(
+      `WITH agg AS (
+         SELECT trial_id, count(*) AS epochs, max(epoch) AS lastEpoch, min(${finiteSql('test_err')}) AS bestTestErr,
+           sum(${finiteSql('seconds')}) AS seconds, avg(${finiteSql('images_per_sec')}) AS imagesPerSec
+         FROM epochs WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?) GROUP BY trial_id
+       )
+       SELECT t.id, t.sweep_id AS sweepId, t.key, t.idx, t.variant_json AS variantJson, t.seed, t.status, t.attempt, t.crashes, t.error,
+         t.params, t.macs, t.started_at AS startedAt, t.finished_at AS finishedAt, t.engine, t.engine_json AS engineJson,
+         json_valid(t.spec_json) AS specValid,
+         CASE WHEN json_valid(t.spec_json) THEN json_extract(t.spec_json, '$.train.epochs') END AS plannedEpochs,
+         coalesce(a.epochs, 0) AS epochs, a.bestTestErr, a.seconds, a.imagesPerSec,
+         l.epoch AS lastEpoch, l.train_loss AS lastTrainLoss, l.train_err AS lastTrainErr, l.test_loss AS lastTestLoss, l.test_err AS lastTestErr
+       FROM trials t
+       LEFT JOIN agg a ON a.trial_id = t.id
+       LEFT JOIN epochs l ON l.trial_id = t.id AND l.epoch = a.lastEpoch
+       WHERE t.sweep_id = ? ORDER BY t.idx, t.seed, t.id`,
+    )
+    .all(sweepId, sweepId) as RawSummary[];
+  // Seeds of one variant share their variant text: parse and canonicalise it once.
+  const variants = new Map<string, {variant: Record<string, VariantValue>; variantKey: string}>();
+  const out: TrialSummary[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (!r.specValid) throw new UsageError(`spec_json of trial ${r.id} is not valid JSON`, {hint: 'the database may have been edited by hand; rerun the sweep into a new --db'});
+    let v = variants.get(r.variantJson);
+    if (!v) {
+      const variant = (parseJson(r.variantJson, `variant_json of trial ${r.id}`) ?? {}) as Record<string, VariantValue>;
+      variants.set(r.variantJson, (v = {variant, variantKey: canonicalJson(variant)}));
+    }
+    out[i] = {
+      id: r.id,
+      sweepId: r.sweepId,
+      key: r.key,
+      idx: r.idx,
+      variant: v.variant,
+      variantKey: v.variantKey,
+      seed: r.seed,
+      status: r.status,
+      attempt: r.attempt,
+      crashes: r.crashes,
+      error: r.error,
+      params: r.params,
+      macs: r.macs,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      engine: r.engine,
+      engineInfo: r.engineJson === null ? null : (parseJson(r.engineJson, `engine_json of trial ${r.id}`) as Record<string, unknown>),
+      plannedEpochs: typeof r.plannedEpochs === 'number' ? r.plannedEpochs : null,
+      epochs: r.epochs,
+      last: r.lastEpoch === null ? null : {trainLoss: r.lastTrainLoss, trainErr: r.lastTrainErr, testLoss: r.lastTestLoss, testErr: r.lastTestErr},
+      bestTestErr: r.bestTestErr,
+      seconds: r.seconds,
+      imagesPerSec: r.imagesPerSec,
+    };
+  }
+  return out;
+}
+
+/** The parsed specs of a sweep's trials, by trial id (for filters on spec values). */
+export function specsOfSweep(db: Db, sweepId: number): Map<number, unknown> {
+  const rows = db.prepare('SELECT id, spec_json AS specJson FROM trials WHERE sweep_id = ?').all(sweepId) as {id: number; specJson: string}[];
+  return new Map(rows.map((r) => [r.id, parseJson(r.specJson, `spec_json of trial ${r.id}`)]));
+}
+
 export function getTrial(db: Db, id: number): TrialRow | undefined {
   const raw = db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE id = ?`).get(id) as RawTrial | undefined;
   return raw && toTrial(raw);
@@ -251,6 +374,28 @@ export function trialsWithStatus(db: Db, sweepId: number, status: TrialStatus): 
     .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE sweep_id = ? AND status = ? ORDER BY idx, seed, id`)
     .all(sweepId, status) as RawTrial[];
   return rows.map(toTrial);
+}
+
+/** Epoch rows and summed epoch seconds of a whole sweep. */
+export function sweepEpochTotals(db: Db, sweepId: number): {epochs: number; seconds: number} {
+  return db
+    .prepare(
+      `SELECT count(*) AS epochs, coalesce(sum(seconds), 0) AS seconds FROM epochs
+       WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?)`,
+    )
+    .get(sweepId) as {epochs: number; seconds: number};
+}
+
+/** Unfinished (pending or running) trials of a sweep: epochs planned (`train.epochs`) and epochs recorded. */
+export function unfinishedProgress(db: Db, sweepId: number): {id: number; plannedEpochs: number | null; epochs: number}[] {
+  const rows = db
+    .prepare(
+      `SELECT t.id, CASE WHEN json_valid(t.spec_json) THEN json_extract(t.spec_json, '$.train.epochs') END AS plannedEpochs,
+         (SELECT count(*) FROM epochs e WHERE e.trial_id = t.id) AS epochs
+       FROM trials t WHERE t.sweep_id = ? AND t.status IN ('pending', 'running') ORDER BY t.idx, t.seed, t.id`,
+    )
+    .all(sweepId) as {id: number; plannedEpochs: unknown; epochs: number}[];
+  return rows.map((r) => ({...r, plannedEpochs: typeof r.plannedEpochs === 'number' ? r.plannedEpochs : null}));
 }
 
 /** Epoch rows and summed epoch seconds per trial of a sweep. */

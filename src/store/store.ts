@@ -116,15 +116,26 @@ export class Store {
     this.db.close();
   }
 
-  /** One immediate write transaction. */
-  tx<T>(fn: () => T): T {
-    return this.db
-      .transaction(() => {
-        const out = fn();
-        if (this.fail && --this.fail.commitsLeft === 0) process.kill(process.pid, 'SIGKILL');
-        return out;
-      })
-      .immediate();
+  /**
+   * One immediate write transaction. Its commit waits for the disk (synchronous=FULL) unless `durable` is
+   * false: then a crash of the process still loses nothing (WAL), and only a crash of the machine can lose
+   * it until the next durable commit. That is right for heartbeats and epoch rows (a resumed trial writes
+   * its epochs again from its checkpoint) and saves a disk flush per write; state changes stay durable.
+   */
+  tx<T>(fn: () => T, opts: {durable?: boolean} = {}): T {
+    const relaxed = opts.durable === false;
+    if (relaxed) this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.db
+        .transaction(() => {
+          const out = fn();
+          if (this.fail && --this.fail.commitsLeft === 0) process.kill(process.pid, 'SIGKILL');
+          return out;
+        })
+        .immediate();
+    } finally {
+      if (relaxed) this.db.pragma('synchronous = FULL');
+    }
   }
 
   /**
@@ -244,7 +255,7 @@ export class Store {
       const stmt = this.db.prepare("UPDATE trials SET heartbeat_at = ? WHERE id = ? AND owner = ? AND status = 'running'");
       const now = Date.now();
       for (const id of trialIds) stmt.run(now, id, this.owner);
-    });
+    }, {durable: false});
   }
 
   /** Whether this coordinator holds the trial's lease (the compare in every compare-and-set below). */
@@ -271,7 +282,7 @@ export class Store {
       for (const r of rows) stmt.run({...r, trial_id: trialId});
       this.db.prepare('UPDATE trials SET heartbeat_at = ? WHERE id = ?').run(Date.now(), trialId);
       return true;
-    });
+    }, {durable: false});
   }
 
   /**
@@ -296,7 +307,7 @@ export class Store {
         this.insertEvent(held.sweep_id, trialId, 'engine-mixed', `runs on ${name}; its variant (or an earlier attempt of it) ran on ${[...mixed].join(', ')}`);
       }
       return [...mixed];
-    });
+    }, {durable: false});
   }
 
   /**

@@ -86,3 +86,13 @@ test('report, status, show and compare never load TensorFlow', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), []);
 });
+
+test('the coordinator of a run (planning, store, progress) does not load TensorFlow; only its workers do', () => {
+  const mods = ['commands/run', 'commands/plan', 'commands/resume', 'experiments/runner', 'experiments/progress', 'experiments/executor'];
+  const code = `
+    ${mods.map((m) => `require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', m))});`).join('\n')}
+    process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((f) => /@tensorflow/.test(f))));`;
+  const r = spawnSync(process.execPath, ['-e', code], {encoding: 'utf8'});
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+});

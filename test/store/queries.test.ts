@@ -13,7 +13,9 @@ import {
   lastEpochs,
   listSweeps,
   resolveSweep,
+  specsOfSweep,
   statusCounts,
+  trialSummariesOfSweep,
   trialsOfSweep,
 } from '../../src/store/queries';
 import {openFixture, closeFixture, type Fixture} from '../report/fixture';
@@ -70,6 +72,39 @@ test('epochs group by trial in order; last epochs and counts agree', () => {
   assert.equal(counts.get(done.id)?.epochs, 6);
   assert.ok((counts.get(done.id)?.seconds ?? 0) > 6 * 20);
   assert.deepEqual(statusCounts(db).get(fx.depthId), {pending: 1, running: 1, done: 14, failed: 1, diverged: 1});
+});
+
+test('trial summaries fold the epochs in SQL exactly as reading every row does', () => {
+  for (const sweepId of [fx.smokeId, fx.depthId, fx.otherId]) {
+    const trials = trialsOfSweep(db, sweepId);
+    const byTrial = epochsOfSweep(db, sweepId);
+    const summaries = trialSummariesOfSweep(db, sweepId);
+    const specs = specsOfSweep(db, sweepId);
+    assert.deepEqual(summaries.map((s) => s.id), trials.map((t) => t.id));
+    const fin = (xs: (number | null)[]) => xs.filter((x): x is number => x !== null && Number.isFinite(x));
+    for (const [i, s] of summaries.entries()) {
+      const t = trials[i];
+      const rows = byTrial.get(t.id) ?? [];
+      const last = rows[rows.length - 1];
+      assert.deepEqual(s.variant, t.variant);
+      assert.equal(s.variantKey, t.variantKey);
+      assert.deepEqual(specs.get(s.id), t.spec);
+      assert.equal(s.plannedEpochs, (t.spec as {train: {epochs: number}}).train.epochs);
+      assert.equal(s.epochs, rows.length);
+      assert.deepEqual(s.last, last ? {trainLoss: last.trainLoss, trainErr: last.trainErr, testLoss: last.testLoss, testErr: last.testErr} : null);
+      const tests = fin(rows.map((r) => r.testErr));
+      assert.equal(s.bestTestErr, tests.length > 0 ? Math.min(...tests) : null);
+      const secs = fin(rows.map((r) => r.seconds));
+      assert.ok(secs.length === 0 ? s.seconds === null : Math.abs(s.seconds! - secs.reduce((a, b) => a + b, 0)) < 1e-9);
+      const ips = fin(rows.map((r) => r.imagesPerSec));
+      assert.ok(ips.length === 0 ? s.imagesPerSec === null : Math.abs(s.imagesPerSec! - ips.reduce((a, b) => a + b, 0) / ips.length) < 1e-9);
+    }
+  }
+  // The diverged trial's last row holds an infinite test loss and a NULL (NaN) error: kept as they are.
+  const diverged = trialSummariesOfSweep(db, fx.depthId).find((s) => s.status === 'diverged')!;
+  assert.equal(diverged.last?.testLoss, Infinity);
+  assert.equal(diverged.last?.testErr, null);
+  assert.ok(diverged.bestTestErr !== null && Number.isFinite(diverged.bestTestErr));
 });
 
 test('trials are found by id or unique key prefix (LIKE wildcards are literal)', () => {
