@@ -18,17 +18,20 @@ import type {TrialJob, WorkerMessage} from '../../src/experiments/worker-task';
 import type {EpochRow} from '../../src/store/store';
 import {tmpDir} from '../helpers';
 
-/** 512 images in batches of 16: 32 steps an epoch, two epochs; a step takes milliseconds. */
+/**
+ * 4096 images in batches of 16: 256 steps an epoch, two epochs. A step takes a millisecond or two on an idle
+ * machine, so the epoch outlasts the few milliseconds a stop request or signal takes to arrive.
+ */
 function spec(): TrialSpec {
   const text = `name: stop
-dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 512, test_size: 64, augment: {crop_padding: 1, flip: true}}
+dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 4096, test_size: 64, augment: {crop_padding: 1, flip: true}}
 model: {family: cifar, depth: 8, width: 0.5}
 train: {epochs: 2, batch_size: 16, optimizer: {lr: 0.05}, schedule: {name: multistep, milestones: [1.5]}}
 seeds: [3]
 `;
   return expandStudy(parseStudy(text, 'stop.yaml'))[0];
 }
-const STEPS = 32;
+const STEPS = 256;
 /** A stopped trial must report within this long after the request (a whole run takes many times more). */
 const PROMPT_MS = 5_000;
 
