@@ -61,7 +61,11 @@ function probes(tf: Tf): Array<[string, () => boolean]> {
  * Loads the cpu backend (it registers itself with tfjs-core) when checking the real tfjs.
  */
 export function checkTfjsInternals(tf: Tf = tfCore): void {
-  if (tf === tfCore) require('@tensorflow/tfjs-backend-cpu');
+  if (tf === tfCore) {
+    // As the engines set it up: PROD silences tfjs' advice to install tfjs-node, which the probes would trigger.
+    tfCore.env().set('PROD', true);
+    require('@tensorflow/tfjs-backend-cpu');
+  }
   const version = tf.version_core ?? 'of unknown version';
   for (const [what, present] of probes(tf)) {
     let ok: boolean;

@@ -13,6 +13,8 @@ test('run trains every trial, report shows one row per variant, and a second run
   const first = cli(['run', study, '--db', db]);
   assert.equal(first.code, 0, first.stderr + first.stdout);
   assert.match(first.stdout, /sweep tiny \(id 1\): 2 done, 0 diverged, 0 failed, 0 not finished/);
+  // The engine choice is deliberate: tfjs' advice to install tfjs-node is not printed (coordinator or workers).
+  assert.doesNotMatch(first.stdout + first.stderr, /looks like you are running TensorFlow\.js in Node\.js/);
 
   const conn = new Database(db, {readonly: true});
   const trials = conn.prepare('SELECT id, status, attempt FROM trials ORDER BY idx').all() as {id: number; status: string; attempt: number}[];
