@@ -5,23 +5,14 @@ import {buildComparison, comparisonCsv, comparisonJson, comparisonTable} from '.
 import {parseCsv, renderCsv, renderMarkdown, parseMarkdownTable} from '../../src/report/render';
 import {signed} from '../../src/report/format';
 import {pairedT} from '../../src/report/stats';
-import {openFixture, closeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture, finalTestErrBySeed} from './fixture';
 
 let fx: Fixture;
 let db: Db;
 before(() => ({fx, db} = openFixture()));
 after(() => closeFixture(fx, db));
 
-function finals(sweepId: number, depth: number, residual: boolean): Map<number, number> {
-  const rows = db
-    .prepare(
-      `SELECT t.seed AS seed, e.test_err AS err FROM trials t JOIN epochs e ON e.trial_id = t.id
-       WHERE t.sweep_id = ? AND t.status = 'done' AND t.variant_json = ?
-         AND e.epoch = (SELECT max(epoch) FROM epochs WHERE trial_id = t.id)`,
-    )
-    .all(sweepId, JSON.stringify({'model.depth': depth, 'model.residual': residual})) as {seed: number; err: number}[];
-  return new Map(rows.map((r) => [r.seed, r.err * 100]));
-}
+const finals = (sweepId: number, depth: number, residual: boolean) => finalTestErrBySeed(db, sweepId, depth, residual);
 
 test('compare matches variants across sweeps and gives B − A paired over the seeds both ran', () => {
   const c = buildComparison(db, {a: 'depth-sweep', b: 'depth-sweep-b'});

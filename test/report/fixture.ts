@@ -225,3 +225,15 @@ export function closeFixture(fx: Fixture, db: Db): void {
   db.close();
   fx.cleanup();
 }
+
+/** Final test errors (%) of the done trials of one variant of the fixture, straight from SQL, by seed. */
+export function finalTestErrBySeed(db: Db, sweepId: number, depth: number, residual: boolean): Map<number, number> {
+  const rows = db
+    .prepare(
+      `SELECT t.seed AS seed, e.test_err AS err FROM trials t JOIN epochs e ON e.trial_id = t.id
+       WHERE t.sweep_id = ? AND t.status = 'done' AND t.variant_json = ?
+         AND e.epoch = (SELECT max(epoch) FROM epochs WHERE trial_id = t.id)`,
+    )
+    .all(sweepId, JSON.stringify({'model.depth': depth, 'model.residual': residual})) as {seed: number; err: number}[];
+  return new Map(rows.map((r) => [r.seed, r.err * 100]));
+}

@@ -4,24 +4,14 @@ import type {Db} from '../../src/store/db';
 import {UsageError} from '../../src/errors';
 import {buildReport, flattenSpec, parsePairs, valueMatches, type VariantResult} from '../../src/report/model';
 import {mean, pairedT, sampleStd, welchSamples} from '../../src/report/stats';
-import {openFixture, closeFixture, type Fixture} from './fixture';
+import {openFixture, closeFixture, type Fixture, finalTestErrBySeed} from './fixture';
 
 let fx: Fixture;
 let db: Db;
 before(() => ({fx, db} = openFixture()));
 after(() => closeFixture(fx, db));
 
-/** Final test errors (%) of the done trials of one variant, straight from SQL, by seed. */
-function finalBySeed(sweepId: number, depth: number, residual: boolean): Map<number, number> {
-  const rows = db
-    .prepare(
-      `SELECT t.seed AS seed, e.test_err AS err FROM trials t JOIN epochs e ON e.trial_id = t.id
-       WHERE t.sweep_id = ? AND t.status = 'done' AND t.variant_json = ?
-         AND e.epoch = (SELECT max(epoch) FROM epochs WHERE trial_id = t.id)`,
-    )
-    .all(sweepId, JSON.stringify({'model.depth': depth, 'model.residual': residual})) as {seed: number; err: number}[];
-  return new Map(rows.map((r) => [r.seed, r.err * 100]));
-}
+const finalBySeed = (sweepId: number, depth: number, residual: boolean) => finalTestErrBySeed(db, sweepId, depth, residual);
 
 /** Final test errors (%) of the done trials of one variant, straight from SQL. */
 function finalErrors(sweepId: number, depth: number, residual: boolean): number[] {
