@@ -123,3 +123,20 @@ test('kernels are chosen without timing unless autotune is asked for, and Engine
   assert.equal(tuned.info.autotune, true);
   assert.ok(tuned.timed > 0, 'candidates were timed');
 });
+
+test('the engine registers every op gradient without loading the parts of @tensorflow/tfjs it does not use', () => {
+  // A fresh process: which packages loading the engine pulled in, and whether training's gradients are there.
+  const script = `require(${JSON.stringify(engineModule)});
+const tf = require('@tensorflow/tfjs-core');
+const loaded = Object.keys(require.cache).map((f) => /node_modules\\/(@tensorflow\\/[^/]+)/.exec(f)?.[1]).filter(Boolean);
+const grads = ['Conv2D', 'Conv2DBackpropInput', 'FusedBatchNorm', 'Relu', 'AddN', 'BatchMatMul', 'Softmax', 'AvgPool', 'MaxPool', 'PadV2', 'Slice'];
+process.stdout.write(JSON.stringify({loaded: [...new Set(loaded)].sort(), missing: grads.filter((k) => !tf.getGradient(k)),
+  layers: typeof require('@tensorflow/tfjs-layers').sequential}));`;
+  const r = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8'});
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as {loaded: string[]; missing: string[]; layers: string};
+  assert.deepEqual(out.missing, []);
+  assert.deepEqual(out.loaded, ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-core']);
+  // The empty stand-ins are gone once the bundle has loaded: a later require gets the real package.
+  assert.equal(out.layers, 'function');
+});

@@ -281,7 +281,7 @@ describe('native data-movement, broadcasting and reduction kernels', {skip}, () 
       tf.pad(x, [[0, 0], [1, 2], [0, 1], [4, 4]]),
       tf.pad(x, [[1, 0], [0, 0], [0, 0], [0, 3]], -2.5),
       ...tf.grads((t: tf.Tensor) => tf.sum(tf.mul(tf.pad(tf.slice(t, [0, 1, 1, 2], [3, 4, 3, 5]), [[0, 0], [0, 0], [0, 0], [3, 5]]),
-        tf.range(0, 3 * 4 * 3 * 13, 1, 'float32').reshape([3, 4, 3, 13]))))([x]),
+        tf.reshape(tf.range(0, 3 * 4 * 3 * 13, 1, 'float32'), [3, 4, 3, 13]))))([x]),
     ];
     resetNativeStats();
     const {ref, got} = onBoth(f);
@@ -317,7 +317,7 @@ describe('native data-movement, broadcasting and reduction kernels', {skip}, () 
       resetNativeStats();
       const {ref, got} = onBoth(() => {
         const y = op(x as tf.Tensor4D);
-        const w = tf.range(0, y.size, 1, 'float32').reshape(y.shape);
+        const w = tf.reshape(tf.range(0, y.size, 1, 'float32'), y.shape);
         return [y, tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t as tf.Tensor4D), w)))(x)];
       });
       assertClose(got[0], ref[0], `${what}: y`);
