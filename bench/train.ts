@@ -15,12 +15,18 @@
  *   npm run bench
  *   node dist/bench/train.js --models resnet20 --epochs 4 --steps 8 --repeats 1 --profile
  *
+ *   npm run bench -- --pythons /usr/bin/python3,.venv-torch2/bin/python
+ *     (native-cpu against every listed Python's PyTorch, alternating: Debian's 1.13 and a current 2.x wheel,
+ *      `python3 -m venv .venv-torch2 && .venv-torch2/bin/pip install torch numpy`; one entry per Python in
+ *      `pytorch`, with the median of the per-repeat ratios and their range; `vs_pytorch` is against the faster one)
+ *
  *   npm run bench -- --engine torch
  *   node dist/bench/train.js --engine torch --models resnet56 --batch 512 --precision bf16 --steps 40
  *
  * Prints one JSON line per model:
  *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, [device, peak_gpu_memory_mb,]
- *    [pytorch_images_per_sec, vs_pytorch | native_cpu_images_per_sec, vs_native_cpu], ...}
+ *    [pytorch_images_per_sec, vs_pytorch, pytorch: [{python, torch, images_per_sec, vs, vs_range}, ...]
+ *     | native_cpu_images_per_sec, vs_native_cpu], ...}
  */
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -49,6 +55,8 @@ interface Options {
   precision: 'fp32' | 'bf16';
   trialsPerGpu: number;
   compile: boolean;
+  /** Pythons whose PyTorch native-cpu is compared with (ABLATE_PYTHON for each); empty: the one the torch engine finds. */
+  pythons: string[];
 }
 
 interface Measurement {
@@ -64,6 +72,7 @@ interface Measurement {
   device?: string;
   peak_gpu_memory_mb?: number;
   trials?: number;
+  torch?: string;
 }
 
 function parseOptions(argv: string[]): {opts: Options; child?: string} {
@@ -82,6 +91,7 @@ function parseOptions(argv: string[]): {opts: Options; child?: string} {
       precision: {type: 'string', default: 'fp32'},
       'trials-per-gpu': {type: 'string', default: '1'},
       compile: {type: 'boolean', default: false},
+      pythons: {type: 'string', default: ''},
       child: {type: 'string'},
       help: {type: 'boolean', default: false},
     },
@@ -112,6 +122,7 @@ function parseOptions(argv: string[]): {opts: Options; child?: string} {
       precision: values.precision === 'bf16' ? 'bf16' : values.precision === 'fp32' ? 'fp32' : badPrecision(values.precision),
       trialsPerGpu: int('trials-per-gpu', values['trials-per-gpu'], 1),
       compile: values.compile!,
+      pythons: values.pythons!.split(',').map((p) => p.trim()).filter(Boolean),
     },
     child: values.child,
   };
@@ -225,6 +236,7 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
       peak_rss_mb: Math.round(Math.max(...rss)),
       epochs_ips: perTrial[0].map(round),
       device: deviceName,
+      torch: probe.torch,
       ...(device === 'cuda' ? {peak_gpu_memory_mb: Math.round(peakGpu)} : {}),
       ...(k > 1 ? {trials: k} : {}),
     };
@@ -233,8 +245,17 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
   }
 }
 
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
 function round(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** The median, unrounded. */
+function middle(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 function median(xs: number[]): number {
@@ -243,8 +264,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : round((s[mid - 1] + s[mid]) / 2);
 }
 
-function runChild(model: string, argv: string[]): Measurement {
-  const r = spawnSync(process.execPath, [__filename, ...argv, '--child', model], {encoding: 'utf8', maxBuffer: 64 * 2 ** 20});
+function runChild(model: string, argv: string[], python?: string): Measurement {
+  const env = python ? {...process.env, ABLATE_PYTHON: python} : process.env;
+  const r = spawnSync(process.execPath, [__filename, ...argv, '--child', model], {encoding: 'utf8', maxBuffer: 64 * 2 ** 20, env});
   if (r.stderr) process.stderr.write(r.stderr);
   if (r.status !== 0) throw new Error(`benchmark of ${model} failed (exit ${r.status})`);
   const line = r.stdout.trim().split('\n').pop()!;
@@ -270,18 +292,21 @@ async function main(): Promise<void> {
     return;
   }
   const other = otherEngine(opts);
-  const passOn = argv.filter((a) => a !== '--no-torch');
+  // The other engine once per Python when several are compared (torch only), else once.
+  const pythons: Array<string | undefined> = other === 'torch' && opts.pythons.length > 0 ? opts.pythons : [undefined];
+  const passOn = argv.filter((a, i) => a !== '--no-torch' && a !== '--pythons' && argv[i - 1] !== '--pythons' && !a.startsWith('--pythons='));
   const withEngine = (engine: string) => [...passOn.filter((a, i) => a !== '--engine' && passOn[i - 1] !== '--engine' && !a.startsWith('--engine=')), '--engine', engine];
   for (const model of opts.models) {
     const ours: Measurement[] = [];
-    const theirs: Measurement[] = [];
-    // Alternate the two so that a change in machine load affects both alike.
+    const theirs: Measurement[][] = pythons.map(() => []);
+    // Alternate them so that a change in machine load affects all alike.
     for (let r = 0; r < opts.repeats; r++) {
       const load = os.loadavg()[0];
       ours.push(runChild(model, passOn));
-      if (other) theirs.push(runChild(model, withEngine(other)));
+      if (other) pythons.forEach((py, j) => theirs[j].push(runChild(model, withEngine(other), py)));
       if (opts.repeats > 1) console.error(`${model} repeat ${r + 1}: ${ours[r].images_per_sec} img/s` +
-        (theirs[r] ? `, ${other} ${theirs[r].images_per_sec} img/s` : '') + ` (load ${load.toFixed(1)})`);
+        (other ? pythons.map((py, j) => `, ${other}${theirs[j][r].torch ? ` ${theirs[j][r].torch}` : ''} ${theirs[j][r].images_per_sec} img/s`).join('') : '') +
+        ` (load ${load.toFixed(1)})`);
     }
     const ips = median(ours.map((m) => m.images_per_sec));
     const line: Record<string, unknown> = {
@@ -298,14 +323,29 @@ async function main(): Promise<void> {
       ...(opts.engine === 'torch' ? {precision: opts.precision, trials_per_gpu: opts.trialsPerGpu} : {}),
       load_avg_1m: round(os.loadavg()[0]),
     };
-    if (theirs.length > 0) {
-      const tips = median(theirs.map((t) => t.images_per_sec));
+    if (other) {
+      // Per compared build: its median, and the median and range of the per-repeat ratios (each repeat's runs
+      // ran back to back, so a ratio is less exposed to load drifting than a ratio of medians).
+      const each = theirs.map((runs, j) => {
+        const ratios = runs.map((t, r) => ours[r].images_per_sec / t.images_per_sec);
+        return {
+          ...(pythons[j] ? {python: pythons[j]} : {}),
+          ...(runs[0].torch ? {torch: runs[0].torch} : {}),
+          images_per_sec: median(runs.map((t) => t.images_per_sec)),
+          peak_rss_mb: Math.max(...runs.map((t) => t.peak_rss_mb)),
+          runs_images_per_sec: runs.map((t) => t.images_per_sec),
+          vs: round2(middle(ratios)),
+          vs_range: [round2(Math.min(...ratios)), round2(Math.max(...ratios))],
+        };
+      });
+      const fastest = each.reduce((a, b) => (b.images_per_sec > a.images_per_sec ? b : a));
       const name = other === 'torch' ? 'pytorch' : 'native_cpu';
       Object.assign(line, {
-        [`${name}_images_per_sec`]: tips,
-        [`${name}_peak_rss_mb`]: Math.max(...theirs.map((t) => t.peak_rss_mb)),
-        [`${name}_runs_images_per_sec`]: theirs.map((t) => t.images_per_sec),
-        [`vs_${name}`]: Math.round((ips / tips) * 100) / 100,
+        [`${name}_images_per_sec`]: fastest.images_per_sec,
+        [`${name}_peak_rss_mb`]: fastest.peak_rss_mb,
+        [`${name}_runs_images_per_sec`]: fastest.runs_images_per_sec,
+        [`vs_${name}`]: fastest.vs,
+        ...(each.length > 1 ? {[name]: each} : {[`vs_${name}_range`]: fastest.vs_range}),
       });
     }
     console.log(JSON.stringify(line));
