@@ -6,7 +6,8 @@ export default class Resume extends BaseCommand {
   static summary = 'Resume a stored sweep from the config saved with it (even if the YAML file changed or is gone).';
 
   static description = `Finds the sweep by name or id (default: the latest), reclaims trials left running by a dead run, and
-trains what is not finished, exactly as \`ablate run\` on the original file would.`;
+trains what is not finished, exactly as \`ablate run\` on the original file would. A sweep that ran on Slurm
+re-attaches to its jobs (nothing is submitted twice) and submits what is pending.`;
 
   static examples = ['<%= config.bin %> resume', '<%= config.bin %> resume depth-sweep', '<%= config.bin %> resume 3 --retry-failed'];
 
@@ -17,6 +18,7 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
   static flags = {
     'retry-failed': Flags.boolean({description: 'queue failed trials again'}),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+    detach: Flags.boolean({description: 'slurm: submit what is pending and exit without following the jobs'}),
   };
 
   async run(): Promise<void> {
@@ -28,11 +30,13 @@ trains what is not finished, exactly as \`ablate run\` on the original file woul
         ? db.prepare('SELECT * FROM sweeps ORDER BY id DESC LIMIT 1').get()
         : db.prepare('SELECT * FROM sweeps WHERE id = ? OR name = ? ORDER BY id DESC LIMIT 1').get(Number(args.sweep) || -1, args.sweep)
     ) as {id: number; name: string; config_path: string; config_yaml: string; smoke: number} | undefined;
+    // A sweep that ran on Slurm resumes there, whatever its study file says (it may have been run with --executor slurm).
+    const onSlurm = !!sweep && !!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'slurm_sweeps'").get() && !!db.prepare('SELECT 1 FROM slurm_sweeps WHERE sweep_id = ?').get(sweep.id);
     db.close();
     if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
-      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers},
+      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers, executor: onSlurm ? 'slurm' : undefined, detach: flags.detach},
       (line) => this.log(line),
     );
     if (result.exitCode !== 0) this.exit(result.exitCode);

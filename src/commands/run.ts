@@ -2,6 +2,8 @@ import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
 import {ENGINE_NAMES} from '../engine/names';
 
+const EXECUTOR_NAMES = ['thread', 'process', 'slurm'] as const;
+
 export default class Run extends BaseCommand {
   static summary = 'Train every trial of a study, storing per-epoch metrics; resumes where it stopped.';
 
@@ -12,13 +14,19 @@ reclaims trials left running by the dead run, and continues interrupted trials f
 
 The first Ctrl-C (or SIGTERM) stops taking new trials, lets running trials checkpoint and stop, and exits
 with code 130 (143); a second one exits at once. Exit code 0 when every trial finished (diverged counts as a
-result), 1 when some failed, 2 for a bad study file.`;
+result), 1 when some failed, 2 for a bad study file.
+
+With --executor slurm (or resources.executor: slurm) every trial becomes a task of a Slurm job array; the
+command follows them with one squeue call per poll and shows the same progress. Killing it loses nothing:
+the jobs run on and the next run or resume re-attaches. Ctrl-C cancels the sweep's jobs (they checkpoint).
+--detach submits and exits; ablate status and ablate report then show what has arrived.`;
 
   static examples = [
     {description: 'Run the main study', command: '<%= config.bin %> run configs/depth-sweep.yaml'},
     {description: 'Check in seconds that every trial of a study builds and trains (tiny sizes)', command: '<%= config.bin %> run configs/depth-sweep.yaml --smoke'},
     {description: 'Re-run the failed trials of a finished sweep', command: '<%= config.bin %> run configs/smoke.yaml --retry-failed'},
     {description: 'Start over under the same name after changing the study', command: '<%= config.bin %> run configs/smoke.yaml --new'},
+    {description: 'Submit every trial to Slurm and return at once', command: '<%= config.bin %> run configs/depth-sweep.yaml --executor slurm --detach --db /local/ablate.db'},
   ];
 
   static args = {
@@ -31,6 +39,8 @@ result), 1 when some failed, 2 for a bad study file.`;
     'retry-failed': Flags.boolean({description: 'queue the failed trials of this sweep again'}),
     engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
+    executor: Flags.option({options: EXECUTOR_NAMES, description: 'override resources.executor (slurm: one array task per trial on the cluster)'})(),
+    detach: Flags.boolean({description: 'slurm: submit the trials, record the jobs and exit; ablate status / report / resume pick them up'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -46,6 +56,8 @@ result), 1 when some failed, 2 for a bad study file.`;
         retryFailed: flags['retry-failed'],
         engine: flags.engine,
         workers: flags.workers,
+        executor: flags.executor,
+        detach: flags.detach,
         checkpointDir: flags['checkpoint-dir'],
       },
       (line) => this.log(line),

@@ -10,6 +10,7 @@ import {datasetConfigSchema} from '../data';
 import {ENGINE_NAMES, needsProcess} from '../engine/names';
 import {modelConfigSchema} from '../models';
 import {ConfigError, UsageError, type ConfigIssue} from '../errors';
+import {slurmSchema} from './slurm/settings';
 
 export const MAX_WORKERS = 256;
 
@@ -63,7 +64,7 @@ export const trainSchema = z
     }
   });
 
-export const EXECUTORS = ['thread', 'process'] as const;
+export const EXECUTORS = ['thread', 'process', 'slurm'] as const;
 
 export const resourcesSchema = z
   .object({
@@ -72,7 +73,7 @@ export const resourcesSchema = z
     /** CPU threads per slot. Default: cores / workers (at least 1). */
     threads: z.number().int().min(1).max(1024).optional(),
     engine: z.enum(ENGINE_NAMES).default('native-cpu'),
-    /** thread: piscina worker threads; process: one child process per slot (needed by tfjs-node and GPUs). */
+    /** thread: piscina worker threads; process: one child process per slot (needed by tfjs-node and GPUs); slurm: one array task per trial. */
     executor: z.enum(EXECUTORS).optional(),
     /** GPU indices; each slot gets one through CUDA_VISIBLE_DEVICES. */
     gpus: z.array(z.number().int().min(0)).nonempty().optional(),
@@ -104,6 +105,8 @@ export const studySchema = z
     seeds: z.array(z.number().int().min(0)).min(1, 'give at least one seed').default([0]),
     sweep: sweepSchema.default({}),
     resources: resourcesSchema.default({}),
+    /** Cluster settings for `executor: slurm`. */
+    slurm: slurmSchema.optional(),
   })
   .strict();
 
@@ -194,6 +197,9 @@ function checkResources(r: ResourcesConfig, locate: LoadedStudy['locate']): Conf
   }
   if (r.gpus && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: 'GPUs are pinned per process (CUDA_VISIBLE_DEVICES); use executor: process or leave executor out', ...locate(['resources', 'executor'])});
+  }
+  if (r.gpus && r.executor === 'slurm') {
+    out.push({path: 'resources.gpus', message: 'on Slurm, GPUs come from the cluster: set slurm.gpus_per_trial instead', ...locate(['resources', 'gpus'])});
   }
   if (needsProcess(r.engine) && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: `${r.engine} does not survive worker threads; use executor: process or leave executor out`, ...locate(['resources', 'executor'])});

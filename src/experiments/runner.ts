@@ -6,13 +6,15 @@
 import * as path from 'node:path';
 import {checkDatasetFiles, datasetInfo} from '../data';
 import {countMacs, countParams, describeModel, resolveModelSpec} from '../models';
-import {EnvironmentError} from '../errors';
-import {Store, type TrialRow} from '../store/store';
-import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
+import {EnvironmentError, UsageError} from '../errors';
+import {SLURM_OWNER, Store, type TrialRow} from '../store/store';
+import {EXECUTORS, loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
 import {checkEngineInstalled, type EngineName} from '../engine/names';
+import {preflight, runOnSlurm, slurmSweep} from './slurm/coordinator';
+import {slurmSchema} from './slurm/settings';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -33,6 +35,7 @@ export interface PlanOptions {
   smoke?: boolean;
   engine?: EngineName;
   workers?: number;
+  executor?: (typeof EXECUTORS)[number];
 }
 
 /** Validate and expand a study without touching the database. */
@@ -46,7 +49,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine}), engine, retries: r.retries};
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine, executor: opts.executor ?? r.executor}), engine, retries: r.retries};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -65,11 +68,15 @@ export interface RunReporter {
     work: (trialKey: string) => number;
     /** Cost of the trials not finished yet. */
     workLeft: number;
+    /** Where trials run when not on local workers, e.g. "on Slurm (partition gpu)". */
+    where?: string;
   }): void;
   warn?(message: string): void;
   trialStart?(trial: TrialRow): void;
   trialEvent?(trial: TrialRow, event: TrialEvent): void;
   trialEnd?(trial: TrialRow, status: string, detail?: string): void;
+  /** Where a trial is (queued, running on a node, requeued), for executors that know. */
+  trialInfo?(trial: TrialRow, message: string): void;
   stopping?(signal: string): void;
 }
 
@@ -90,6 +97,8 @@ export interface RunOptions extends PlanOptions {
   /** Install SIGINT/SIGTERM handlers (the CLI does; tests may drive `abort` instead). */
   handleSignals?: boolean;
   abort?: AbortSignal;
+  /** Slurm: submit, record the jobs and return without following them. */
+  detach?: boolean;
 }
 
 export interface RunResult {
@@ -98,6 +107,8 @@ export interface RunResult {
   counts: Record<string, number>;
   /** Set when the run was interrupted by a signal. */
   signal?: 'SIGINT' | 'SIGTERM';
+  /** Slurm with --detach: the array jobs submitted. */
+  detached?: string[];
   exitCode: number;
 }
 
@@ -116,8 +127,13 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     if (!checked.has(id)) checkDatasetFiles(spec.dataset);
     checked.add(id);
   }
+  const onSlurm = plan.resources.executor === 'slurm';
+  const slurmSettings = onSlurm ? (plan.study.config.slurm ?? slurmSchema.parse({})) : undefined;
+  if (opts.detach && !onSlurm) throw new UsageError('--detach needs the slurm executor', {hint: 'add --executor slurm, or set resources.executor: slurm in the study'});
+  // Slurm problems (no sbatch, unknown partition, settings sbatch refuses) are one error before anything is written.
+  const cluster = slurmSettings ? await preflight(plan.study, slurmSettings) : undefined;
   const rep = opts.reporter ?? {};
-  const store = new Store(opts.db);
+  const store = new Store(opts.db, onSlurm ? SLURM_OWNER : undefined);
   let executor: Executor | undefined;
   const cleanups: (() => void)[] = [];
   try {
@@ -134,6 +150,9 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       plan.trials.map((t) => ({key: t.spec.key, idx: t.spec.index, variant: t.spec.variant, seed: t.spec.seed, spec: t.spec, params: t.params, macs: t.macs})),
     );
     for (const r of store.reclaim(sweep.id, (opts.staleAfterS ?? 60) * 1000)) rep.warn?.(`trial ${r.id} was left running by a stopped run; it will run again from its last checkpoint`);
+    if (!onSlurm && slurmSweep(store, sweep.id) && store.counts(sweep.id).running > 0) {
+      throw new UsageError(`sweep ${plan.name} (id ${sweep.id}) has trials on Slurm`, {hint: `follow them with --executor slurm, or: ablate resume ${sweep.id}`});
+    }
     if (opts.retryFailed) store.requeueFailed(sweep.id);
     const before = store.counts(sweep.id);
     const total = Object.values(before).reduce((a, b) => a + b, 0);
@@ -146,13 +165,28 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       engine: resources.engine, resumed: total - before.pending > 0,
       work: (key) => workByKey.get(key) ?? 0,
       workLeft: unfinished.reduce((a, r) => a + (workByKey.get(r.key) ?? 0), 0),
+      where: slurmSettings ? `on Slurm${slurmSettings.partition ? ` (partition ${slurmSettings.partition})` : ''}` : undefined,
     });
-    if (before.pending === 0) {
+    if (before.pending === 0 && !(onSlurm && before.running > 0)) {
       const counts = store.counts(sweep.id);
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
     }
     store.setSweepStatus(sweep.id, 'running');
-    executor = await createExecutor(resources.executor, {workers: resources.workers, gpus: resources.gpus});
+    if (slurmSettings && cluster) {
+      const r = await runOnSlurm({
+        store, sweepId: sweep.id, sweepName: plan.name, settings: slurmSettings, cluster,
+        runDir: slurmSettings.run_dir ?? path.join(path.dirname(path.resolve(opts.db)), 'slurm'),
+        engine: resources.engine, threads: slurmSettings.cpus_per_task ?? plan.study.config.resources.threads ?? 1,
+        retries: resources.retries, reporter: rep, detach: opts.detach, handleSignals: opts.handleSignals, abort: opts.abort,
+      });
+      const counts = store.counts(sweep.id);
+      const complete = counts.pending === 0 && counts.running === 0;
+      store.setSweepStatus(sweep.id, complete ? 'done' : counts.running > 0 ? 'running' : 'incomplete');
+      if (opts.detach) return {sweepId: sweep.id, name: plan.name, counts, detached: r.submitted, exitCode: 0};
+      const exitCode = r.signal ? (r.signal === 'SIGINT' ? 130 : 143) : counts.failed > 0 || counts.pending > 0 || counts.running > 0 ? 1 : 0;
+      return {sweepId: sweep.id, name: plan.name, counts, signal: r.signal, exitCode};
+    }
+    executor = await createExecutor(resources.executor as 'thread' | 'process', {workers: resources.workers, gpus: resources.gpus});
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
     let stopping: RunResult['signal'] | 'fatal';

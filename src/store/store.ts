@@ -60,6 +60,9 @@ export interface EpochRow {
   images_per_sec: number | null;
 }
 
+/** Lease holder of trials submitted to Slurm: any coordinator attached to the sweep may settle them. */
+export const SLURM_OWNER = 'slurm';
+
 /** Identity of this coordinator: host and pid, so a dead owner on this host is detected, not guessed. */
 export function ownerId(pid = process.pid): string {
   return `${os.hostname()}:${pid}`;
@@ -156,7 +159,8 @@ export class Store {
       const now = Date.now();
       const reclaimed: TrialRow[] = [];
       for (const r of rows) {
-        if (r.owner === this.owner) continue;
+        // Trials on Slurm run on without their coordinator; the Slurm coordinator settles them from the queue.
+        if (r.owner === this.owner || r.owner === SLURM_OWNER) continue;
         const [ownerHost, ownerPid] = (r.owner ?? ':').split(':');
         const dead = ownerHost === host ? !isAlive(Number(ownerPid)) : now - (r.heartbeat_at ?? 0) > staleMs;
         if (!dead) continue;

@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {test} from 'node:test';
-import {openDb} from '../../src/store/db';
+import {openDb, SCHEMA_VERSION} from '../../src/store/db';
 import {Store, type NewTrial} from '../../src/store/store';
 import {EnvironmentError, UsageError} from '../../src/errors';
 import {tmpDir} from '../helpers';
@@ -135,6 +135,6 @@ test('a results folder that cannot be written is an environment error', {skip: p
 test('WAL mode and the schema version are set', () => {
   const {store} = fresh();
   assert.equal(store.db.pragma('journal_mode', {simple: true}), 'wal');
-  assert.equal(store.db.pragma('user_version', {simple: true}), 1);
+  assert.equal(store.db.pragma('user_version', {simple: true}), SCHEMA_VERSION);
   assert.equal(store.db.pragma('integrity_check', {simple: true}), 'ok');
 });
