@@ -500,7 +500,7 @@ export class SlurmSweep {
         else if (e.type === 'started') {
           this.store.db.prepare('UPDATE trials SET pid = ?, heartbeat_at = ? WHERE id = ?').run(e.pid, e.at, t.trial_id);
           this.store.db.prepare('UPDATE slurm_tasks SET node = ? WHERE trial_id = ? AND attempt = ?').run(e.node, t.trial_id, t.attempt);
-          this.store.event(this.sweepId, t.trial_id, 'started', `attempt ${t.attempt} on node ${e.node} as Slurm job ${e.job}${e.restart ? ` (restart ${e.restart})` : ''}${e.device !== null ? `, CUDA_VISIBLE_DEVICES=${e.device}` : ''}`);
+          this.store.event(this.sweepId, t.trial_id, 'started', `attempt ${t.attempt} on node ${e.node} as Slurm job ${e.job}${e.restart ? ` (restart ${e.restart})` : ''}`);
           if (e.device !== null) this.store.event(this.sweepId, t.trial_id, 'device', `CUDA_VISIBLE_DEVICES=${e.device}`);
         } else if (e.type === 'stopped') {
           this.store.event(this.sweepId, t.trial_id, 'stopped', `${e.signal}: ${e.reason} after epoch ${e.epochs}; checkpointed`);

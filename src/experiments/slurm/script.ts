@@ -23,6 +23,11 @@ export function resourceOptions(s: SlurmSettings): string[] {
   return out;
 }
 
+/** The file through which the job script asks array task `index` to stop (it holds USR1 or TERM). */
+export function stopFile(manifest: string, index: number): string {
+  return `${manifest.replace(/\.json$/, '')}.${index}.stop`;
+}
+
 export interface ScriptOptions {
   name: string;
   /** Array tasks 0 .. size-1. */
@@ -58,12 +63,15 @@ export function jobScript(o: ScriptOptions): string {
     ...sbatch.map((l) => `#SBATCH ${l}`),
     ...(s.setup.length ? ['', '# setup from the study', ...s.setup] : []),
     '',
-    '# The worker checkpoints and exits on USR1 (time limit, preemption) and TERM (scancel); bash only',
-    '# runs traps between commands, so the worker runs in the background and the script waits for it.',
+    '# The worker checkpoints and exits on USR1 (time limit, preemption) and TERM (scancel). Its training',
+    '# steps do not yield to signal handlers, so the request also goes into a file that it checks between steps.',
+    '# bash runs traps only between commands: the worker runs in the background and the script waits for it.',
+    `stop=${shellQuote(o.manifest.replace(/\.json$/, ''))}."$SLURM_ARRAY_TASK_ID".stop`,
+    'rm -f "$stop"',
     `${[node, worker, o.manifest].map(shellQuote).join(' ')} "$SLURM_ARRAY_TASK_ID" &`,
     'pid=$!',
-    'trap \'kill -USR1 "$pid" 2>/dev/null\' USR1',
-    'trap \'kill -TERM "$pid" 2>/dev/null\' TERM',
+    'trap \'echo USR1 > "$stop"; kill -USR2 "$pid" 2>/dev/null\' USR1',
+    'trap \'echo TERM > "$stop"; kill -TERM "$pid" 2>/dev/null\' TERM',
     'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done',
     'wait "$pid"',
     '',

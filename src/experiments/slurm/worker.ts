@@ -7,9 +7,9 @@
 import {execFileSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import {runTrial} from '../trial';
 import type {TrialJob} from '../worker-task';
 import {RunWriter, type Heartbeat, type StopReason} from './rundir';
+import {stopFile} from './script';
 
 export interface ManifestTask {
   index: number;
@@ -52,8 +52,24 @@ async function main(): Promise<number> {
     return 2;
   }
   let signal: string | undefined;
-  process.on('SIGUSR1', () => (signal ??= 'SIGUSR1'));
+  // The job script forwards Slurm's USR1 as USR2 (Node.js keeps USR1 for its debugger). Handlers run only
+  // when the event loop turns, which a training step does not do: the script's stop file is checked too.
+  process.on('SIGUSR2', () => (signal ??= 'SIGUSR1'));
   process.on('SIGTERM', () => (signal ??= 'SIGTERM'));
+  const requestFile = stopFile(manifestFile, index);
+  let checkedAt = 0;
+  const shouldStop = () => {
+    const now = performance.now();
+    if (signal === undefined && now - checkedAt > 200) {
+      checkedAt = now;
+      try {
+        signal = fs.readFileSync(requestFile, 'utf8').trim() === 'USR1' ? 'SIGUSR1' : 'SIGTERM';
+      } catch {
+        // no request
+      }
+    }
+    return signal !== undefined;
+  };
 
   const env = process.env;
   const job = env.SLURM_ARRAY_JOB_ID ? `${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}` : (env.SLURM_JOB_ID ?? 'local');
@@ -69,12 +85,14 @@ async function main(): Promise<number> {
   const beat = setInterval(() => w.heartbeat({...last, at: Date.now()}), 10_000);
   beat.unref();
   try {
+    // Loaded after the signal handlers are in place: a stop that comes while TensorFlow.js loads is not lost.
+    const {runTrial} = await import('../trial');
     const threads = Number(env.SLURM_CPUS_PER_TASK) || task.job.threads;
     const outcome = await runTrial(task.job.spec, {
       engine: task.job.engine,
       threads,
       checkpointFile: task.job.checkpointFile,
-      shouldStop: () => signal !== undefined,
+      shouldStop,
       emit: (e) => {
         if (e.type === 'engine') w.event({type: 'engine', engine: e.engine});
         else if (e.type === 'epoch') w.event({type: 'epoch', row: e.row});
