@@ -4,6 +4,7 @@
 #   libdnnl-dev            oneDNN: the convolution and batch-norm kernels of the native engine
 #   dataset-fashion-mnist  Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist (configs/*.yaml)
 #   chromium               headless browser for the HTML report test
+#   slurmctld, slurmd, slurm-client   Slurm 22.05: the tests start a one-node cluster to run the slurm executor on
 # Set ABLATE_SKIP_APT=1 to skip the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ if [ "$major" -lt 20 ]; then
   echo "setup: ablate needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none)); Debian 12's nodejs package is 18, so install Node.js 20 first" >&2
   exit 1
 fi
-packages=(g++ make python3 libdnnl-dev dataset-fashion-mnist chromium)
+packages=(g++ make python3 libdnnl-dev dataset-fashion-mnist chromium slurmctld slurmd slurm-client)
 if [ "${ABLATE_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
