@@ -264,10 +264,11 @@ test('killed right after sbatch, before the job id is recorded: resume finds the
 test('--detach submits and exits; status ingests the run folders and shows where each trial is; report has the results', {skip: slow}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {name: 'detach', seeds: '[1, 2]'});
+  // Three trials for two GPUs: the third waits in the queue while the others train.
+  const file = study(dir, {name: 'detach', seeds: '[1, 2, 3]', epochs: 3, trainSize: 256});
   const r = cli(['run', file, '--db', db, '--detach'], {env: env()});
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /2 trial\(s\) on Slurm \(submitted now: job \d+\)/);
+  assert.match(r.stdout, /3 trial\(s\) on Slurm \(submitted now: job \d+\)/);
   assert.match(r.stdout, /follow it with: ablate status 1/);
   const wheres = new Set<string>();
   await waitFor(
@@ -276,16 +277,16 @@ test('--detach submits and exits; status ingests the run folders and shows where
       assert.equal(s.code, 0, s.stderr);
       const sweep = JSON.parse(s.stdout).sweeps[0];
       for (const t of sweep.running) wheres.add(String(t.where).replace(/ \(job.*/, ''));
-      return sweep.counts.done === 2;
+      return sweep.counts.done === 3;
     },
-    120_000,
-    'status to show both trials done',
+    180_000,
+    'status to show every trial done',
   );
-  assert.ok([...wheres].some((w) => /^(queued|running on localhost)/.test(w)), [...wheres].join(', '));
-  assertComplete(db, 2, 2);
+  assert.ok([...wheres].some((w) => /^(queued|running on localhost)$/.test(w)), `status showed where trials are: ${[...wheres].join(', ')}`);
+  assertComplete(db, 3, 3);
   const report = cli(['report', '--db', db, '--format', 'json'], {env: env()});
   assert.equal(report.code, 0, report.stderr);
-  assert.equal(JSON.parse(report.stdout).variants[0].metrics.final_test_err.n, 2);
+  assert.equal(JSON.parse(report.stdout).variants[0].metrics.final_test_err.n, 3);
 });
 
 test('bad slurm settings are one clear error before anything is submitted or written', {skip}, () => {
