@@ -261,6 +261,26 @@ test('killed right after sbatch, before the job id is recorded: resume finds the
   assert.equal(jobs.length, 2, `one run per array task: ${jobs.join('\n')}`);
 });
 
+test('an sbatch that fails after Slurm took the job is not retried: the job is found by its name', {skip: slow}, () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const real = cluster.run('bash', ['-c', 'command -v sbatch']).trim();
+  // sbatch that submits, then reports a timeout (as when slurmctld answers too late).
+  writeFile(bin, 'sbatch', `#!/bin/bash\nif [[ " $* " == *" --test-only "* ]]; then exec ${real} "$@"; fi\n${real} "$@" > /dev/null\necho "sbatch: error: Socket timed out on send/recv operation" >&2\nexit 1\n`);
+  fs.chmodSync(path.join(bin, 'sbatch'), 0o755);
+  const file = study(dir, {name: 'lost-answer', sweep: 'sweep: {model.residual: [false, true]}'});
+  const r = cli(['run', file, '--db', db], {env: {...env(), PATH: `${bin}:${process.env.PATH}`}, timeoutMs: 300_000});
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assertComplete(db, 2, 2);
+  const c = open(db);
+  const subs = c.prepare('SELECT name FROM slurm_submissions').all() as {name: string}[];
+  c.close();
+  assert.equal(subs.length, 1);
+  assert.equal(cluster.completions().filter((l) => l.includes(` Name=${subs[0].name} `)).length, 2, 'each array task ran once');
+});
+
 test('--detach submits and exits; status ingests the run folders and shows where each trial is; report has the results', {skip: slow}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
@@ -282,7 +302,7 @@ test('--detach submits and exits; status ingests the run folders and shows where
     180_000,
     'status to show every trial done',
   );
-  assert.ok([...wheres].some((w) => /^(queued|running on localhost)$/.test(w)), `status showed where trials are: ${[...wheres].join(', ')}`);
+  assert.ok([...wheres].some((w) => /^(queued( \(\w+\))?|running on localhost)$/.test(w)), `status showed where trials are: ${[...wheres].join(', ')}`);
   assertComplete(db, 3, 3);
   const report = cli(['report', '--db', db, '--format', 'json'], {env: env()});
   assert.equal(report.code, 0, report.stderr);
