@@ -3,9 +3,30 @@ import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {test} from 'node:test';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
+
+/** What some tests need from the machine; CI requires each with `ABLATE_REQUIRE_<NAME>=1` (see .ci/run). */
+export type Requirement = 'NATIVE' | 'CHROMIUM' | 'FASHION_MNIST' | 'MOUNT';
+
+/**
+ * The `skip` option of tests that need something this machine may lack: `missing` says what is missing
+ * and how to get it, or is false when it is there. Skipping is for a developer's machine; where
+ * `ABLATE_REQUIRE_<NAME>=1` (CI), a missing requirement is a failure: one test named after the variable
+ * fails with the reason, so a run cannot pass with those tests quietly skipped.
+ */
+export function requires(name: Requirement, missing: string | false): string | false {
+  if (missing === false) return false;
+  const variable = `ABLATE_REQUIRE_${name}`;
+  if (process.env[variable] === '1') {
+    test(`${variable}=1: the tests that need it must run here`, () => {
+      throw new Error(`${variable}=1, but ${missing}`);
+    });
+  }
+  return missing;
+}
 
 export function tmpDir(prefix = 'ablate-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -8,7 +8,8 @@ export default class Compare extends BaseCommand {
 
   static description = `Matches the variants of two sweeps by their swept values (e.g. the same depth × plain/residual grid
 on two datasets, or with two engines) and prints each metric as mean ± std over seeds for both, with
-B − A and its 95% confidence interval by Welch's t-test. Also names the settings outside the swept
+B − A and its 95% confidence interval (a paired t-test over the seeds both sweeps ran, Welch's t-test
+where they ran different seeds; * where it excludes 0). Also names the settings outside the swept
 axes in which the two sweeps differ. Reads the store read-only.`;
 
   static examples = [

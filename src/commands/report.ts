@@ -13,13 +13,16 @@ name, never averaged in. Errors are in percent.
 
 --pivot ROWS,COLS prints the papers' table shape (e.g. depth × plain/residual). --baseline key=value adds
 each variant's difference to its baseline cell (the cell with that value and the same other axes) with
-a 95% confidence interval by Welch's t-test. --html FILE also writes one self-contained page (no network
+a 95% confidence interval: a paired t-test on the per-seed differences where both ran the same seeds,
+Welch's t-test where they did not; * marks an interval that excludes 0, and where the seeds cannot
+support an interval (one seed, no spread) the cell says so instead. With --pivot, each compared column
+gets a Δ column. --html FILE also writes one self-contained page (no network
 needed) with error curves, error vs each numeric axis, vs parameters and vs MACs, and a sortable
 per-trial table.`;
 
   static examples = [
     '<%= config.bin %> report',
-    '<%= config.bin %> report depth-sweep --pivot model.depth,model.residual',
+    '<%= config.bin %> report depth-sweep --pivot model.depth,model.residual --baseline model.residual=false',
     '<%= config.bin %> report --baseline model.residual=false --sort final_test_err',
     '<%= config.bin %> report --where model.depth=56 --only-changed --format markdown',
     '<%= config.bin %> report --curves',
@@ -38,7 +41,7 @@ per-trial table.`;
     sort: Flags.string({description: 'sort rows by a metric, a swept axis, params, macs or epochs; prefix - for descending'}),
     where: Flags.string({description: 'keep trials whose swept value or spec value equals this (key=value); repeatable', multiple: true}),
     'only-changed': Flags.boolean({description: 'hide columns whose value is the same in every row', default: false}),
-    baseline: Flags.string({description: 'baseline value(s) of some axes (key=value); adds Δ with a 95% CI (Welch) per variant', multiple: true}),
+    baseline: Flags.string({description: 'baseline value(s) of some axes (key=value); adds Δ with a 95% CI per variant (paired over shared seeds, else Welch)', multiple: true}),
     format: Flags.option({options: FORMATS, default: 'table', description: 'output format'})(),
     curves: Flags.boolean({description: 'add a sparkline per variant of the error per epoch', default: false}),
     html: Flags.string({description: 'also write a self-contained HTML report with plots to this file'}),

@@ -102,6 +102,7 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
     trialEvent(row, ev: TrialEvent) {
       const l = live.get(row.id);
       if (!l) return;
+      if (ev.type === 'resumed' && !tty) log(`${l.label}: resumed from its checkpoint (epoch ${ev.epoch + 1}, step ${ev.step})`);
       if (ev.type === 'progress') Object.assign(l, {epoch: ev.epoch, step: ev.step, steps: ev.steps, loss: ev.loss, ips: ev.imagesPerSec});
       if (ev.type === 'epoch') {
         Object.assign(l, {epoch: Math.min(l.epochs, ev.row.epoch + 1), step: 0, err: ev.row.test_err ?? undefined, ips: ev.row.images_per_sec ?? l.ips});

@@ -267,6 +267,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     let warned = false;
     const onEvent = (row: TrialRow, ev: TrialEvent) => {
       if (ev.type === 'epoch') store.recordEpochs(row.id, [ev.row]);
+      if (ev.type === 'resumed') store.event(sweep.id, row.id, 'resumed', `from its checkpoint after ${ev.epoch} epoch(s) and ${ev.step} step(s) of the next`);
       if (ev.type === 'engine') {
         store.db.prepare('UPDATE trials SET pid = ? WHERE id = ? AND owner = ?').run(ev.pid, row.id, store.owner);
         if (ev.device !== null) store.event(sweep.id, row.id, 'device', `slot ${row.slot} CUDA_VISIBLE_DEVICES=${ev.device}`);

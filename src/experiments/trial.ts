@@ -17,7 +17,9 @@ import type {TrialSpec} from './sweep';
 export type TrialEvent =
   | {type: 'engine'; engine: EngineInfo; pid: number; device: string | null}
   | {type: 'progress'; epoch: number; step: number; steps: number; loss: number; imagesPerSec: number}
-  | {type: 'epoch'; row: EpochRow};
+  | {type: 'epoch'; row: EpochRow}
+  /** The trial continues from its checkpoint: `epoch` epochs and `step` steps of the next were done. */
+  | {type: 'resumed'; epoch: number; step: number};
 
 export interface TrialOutcome {
   /** stopped: interrupted on request after a checkpoint; the trial is resumable. */
@@ -83,7 +85,10 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
 
   let resume: CheckpointState | undefined;
   if (opts.checkpointFile) resume = loadCheckpoint(opts.checkpointFile);
-  if (resume) restoreState(resume, model, sgd);
+  if (resume) {
+    restoreState(resume, model, sgd);
+    opts.emit({type: 'resumed', epoch: resume.epoch, step: resume.step});
+  }
   const history: EpochRow[] = resume?.history.slice() ?? [];
   // Replay what the checkpoint knows, so the store has every epoch row even if the last write was lost.
   for (const row of history) opts.emit({type: 'epoch', row});

@@ -1,15 +1,16 @@
 /**
  * `ablate compare A B`: the same variants of two sweeps side by side (e.g. two datasets, two engines,
- * a rerun), with B − A and a 95 % Welch interval per variant, and the settings in which the sweeps differ.
+ * a rerun), with B − A and a 95 % interval per variant (paired over the seeds both sweeps ran, else Welch),
+ * and the settings in which the sweeps differ.
  */
 import type {Db} from '../store/db';
 import {canonicalJson} from '../store/queries';
 import {UsageError} from '../errors';
-import {duration, signed, valueText} from './format';
-import {buildReport, flattenSpec, METRIC_INFO, metricTitle, type Metric, type Report, type VariantResult} from './model';
+import {differenceText, duration, valueText} from './format';
+import {buildReport, flattenSpec, METRIC_INFO, metricTitle, seedValues, type Metric, type Report, type VariantResult} from './model';
 import type {CsvTable, CsvValue, TextTable, Align} from './render';
-import {welch, type WelchResult} from './stats';
-import {metricCell} from './views';
+import {compareSeeds, type Difference} from './stats';
+import {DIFF_CSV_HEAD, diffCsv, diffJson, diffLegend, metricCell} from './views';
 
 export interface CompareOptions {
   a: string;
@@ -23,9 +24,8 @@ export interface CompareRow {
   variant: Record<string, unknown>;
   a: VariantResult | null;
   b: VariantResult | null;
-  /** mean(B) − mean(A) on the metric, when both have a value. */
-  diff: number | null;
-  welch: WelchResult | null;
+  /** B − A on the metric (paired over shared seeds, else Welch); null unless both have a finished value. */
+  difference: Difference | null;
 }
 
 export interface SettingDiff {
@@ -72,18 +72,13 @@ export function buildComparison(db: Db, opts: CompareOptions): Comparison {
     const variant = pick(v.variant, axes);
     const k = canonicalJson(variant);
     let row = rows.get(k);
-    if (!row) rows.set(k, (row = {variant, a: null, b: null, diff: null, welch: null}));
+    if (!row) rows.set(k, (row = {variant, a: null, b: null, difference: null}));
     row[side] = v;
   };
   a.variants.forEach((v) => add(v, 'a'));
   b.variants.forEach((v) => add(v, 'b'));
   for (const row of rows.values()) {
-    const sa = row.a?.metrics[metric];
-    const sb = row.b?.metrics[metric];
-    if (sa && sb) {
-      row.diff = sb.mean - sa.mean;
-      row.welch = welch(sb, sa);
-    }
+    if (row.a && row.b) row.difference = compareSeeds(seedValues(row.b, metric), seedValues(row.a, metric));
   }
   return {a, b, metric, axes, rows: [...rows.values()], settings: settingDiffs(db, a, b)};
 }
@@ -110,11 +105,8 @@ function sideName(r: Report, other: Report): string {
 }
 
 function diffText(row: CompareRow, digits: number): string {
-  if (row.diff === null) return row.a && row.b ? '—' : 'only in one sweep';
-  const sign = (x: number) => signed(x, digits);
-  if (!row.welch) return `${sign(row.diff)} (n<2, no CI)`;
-  const w = row.welch;
-  return `${sign(w.diff)} [${sign(w.lo)}, ${sign(w.hi)}]${w.lo > 0 || w.hi < 0 ? ' *' : ''}`;
+  if (row.difference === null) return row.a && row.b ? '—' : 'only in one sweep';
+  return differenceText(row.difference, digits);
 }
 
 function cell(v: VariantResult | null, m: Metric): string {
@@ -130,7 +122,7 @@ export function comparisonTable(c: Comparison): TextTable {
   const head = [...c.axes, `A: ${an}`, `B: ${bn}`, 'Δ B − A [95% CI]'];
   const align: Align[] = [...c.axes.map((): Align => 'left'), 'right', 'right', 'right'];
   const rows = c.rows.map((r) => [...c.axes.map((x) => valueText(r.variant[x])), cell(r.a, c.metric), cell(r.b, c.metric), diffText(r, info.digits)]);
-  const notes = [`${metricTitle(c.metric)}, mean ± std over seeds (n); Δ by Welch's t, * = interval excludes 0`];
+  const notes = [`${metricTitle(c.metric)}, mean ± std over seeds (n)`, diffLegend('B − A')];
   if (c.settings.length > 0) notes.push(`the sweeps differ in: ${c.settings.map((s) => `${s.key} ${valueText(s.a)} → ${valueText(s.b)}`).join('; ')}`);
   return {title: `compare ${an} (#${c.a.sweep.id}) with ${bn} (#${c.b.sweep.id})`, head, align, rows, notes};
 }
@@ -139,14 +131,14 @@ export function comparisonCsv(c: Comparison): CsvTable {
   const name = METRIC_INFO[c.metric].unit === '%' ? `${c.metric}_pct` : c.metric;
   const head = [...c.axes];
   for (const side of ['a', 'b']) head.push(`${side}_${name}_mean`, `${side}_${name}_std`, `${side}_${name}_n`, `${side}_diverged`, `${side}_failed`);
-  head.push('diff', 'diff_ci_lo', 'diff_ci_hi', 'diff_df', 'diff_p');
+  head.push(...DIFF_CSV_HEAD);
   const rows = c.rows.map((r) => {
     const out: CsvValue[] = c.axes.map((x) => r.variant[x] as CsvValue);
     for (const v of [r.a, r.b]) {
       const s = v?.metrics[c.metric];
       out.push(s?.mean ?? null, s && s.n >= 2 ? s.std : null, s?.n ?? 0, v?.counts.diverged ?? null, v?.counts.failed ?? null);
     }
-    out.push(r.diff, r.welch?.lo ?? null, r.welch?.hi ?? null, r.welch?.df ?? null, r.welch?.p ?? null);
+    out.push(...diffCsv(r.difference));
     return out;
   });
   return {head, rows};
@@ -168,10 +160,7 @@ export function comparisonJson(c: Comparison): unknown {
       variant: r.variant,
       a: stat(r.a),
       b: stat(r.b),
-      diff: r.diff,
-      ci95: r.welch ? [r.welch.lo, r.welch.hi] : null,
-      df: r.welch?.df ?? null,
-      p: r.welch?.p ?? null,
+      difference: diffJson(r.difference),
     })),
   };
 }

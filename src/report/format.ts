@@ -2,7 +2,7 @@
  * Number formatting shared by every renderer: counts in the papers' units (0.27M params, 41M MACs),
  * errors in percent, mean ± std cells that say n, durations.
  */
-import type {Summary} from './stats';
+import {excludesZero, testLabel, type Difference, type Summary} from './stats';
 
 /**
  * Parameter and MAC counts the way the papers print them: 269,722 -> "0.27M", 40.8M -> "41M",
@@ -84,4 +84,14 @@ export function signed(x: number, digits = 2): string {
   const text = Math.abs(x).toFixed(digits);
   if (Number(text) === 0) return text;
   return (x > 0 ? '+' : '−') + text;
+}
+
+/**
+ * A difference with its test: "−3.84 [−4.50, −3.18] * (paired, n=4)"; without an interval it says why:
+ * "+0.00 (no interval: per-seed differences all equal; paired, n=2)". The star marks an interval that
+ * excludes 0.
+ */
+export function differenceText(d: Difference, digits = 2): string {
+  if (!d.ci) return `${signed(d.diff, digits)} (no interval: ${d.reason}; ${testLabel(d)})`;
+  return `${signed(d.diff, digits)} [${signed(d.ci.lo, digits)}, ${signed(d.ci.hi, digits)}]${excludesZero(d) ? ' *' : ''} (${testLabel(d)})`;
 }

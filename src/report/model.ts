@@ -1,7 +1,7 @@
 /**
  * The report's data: trials of one sweep folded over seeds into variants (one per grid cell), with
  * statistics per metric, filters (`--where`), ordering (`--sort`), the pivot table (`--pivot`) and
- * differences to a baseline with Welch confidence intervals (`--baseline`).
+ * differences to a baseline with confidence intervals (`--baseline`: paired over shared seeds, else Welch).
  *
  * Only `done` trials enter the statistics. A diverged trial (NaN loss) is a result of its own and a
  * failed trial is not a result: both are counted and shown by name, never averaged in as numbers.
@@ -21,7 +21,7 @@ import {
   type VariantValue,
 } from '../store/queries';
 import {UsageError} from '../errors';
-import {summarize, welch, type Summary, type WelchResult} from './stats';
+import {compareSeeds, summarize, type Difference, type SeedValue, type Summary} from './stats';
 import {METRICS, type Metric} from './metrics';
 
 export {METRICS, type Metric};
@@ -88,10 +88,11 @@ export interface BaselineDiff {
   /** The baseline variant this one is compared with (its key), or null if the grid has no such cell. */
   baselineKey: string | null;
   isBaseline: boolean;
-  /** Welch's t on `metric`: this variant minus the baseline; null when either side has n < 2. */
-  welch: WelchResult | null;
-  /** Difference of means even when no interval can be given. */
-  diff: number | null;
+  /**
+   * This variant minus the baseline on `metric`: paired t over the seeds both ran, else Welch's t; its
+   * `ci` is null where the seeds cannot support an interval. Null when either side has no finished value.
+   */
+  difference: Difference | null;
 }
 
 export interface VariantResult {
@@ -334,7 +335,7 @@ function sortKey(v: VariantResult, key: string): number | string | null {
   if (key === 'params') return v.params;
   if (key === 'macs') return v.macs;
   if (key === 'epochs') return v.epochs.max;
-  if (key === 'diff') return v.baseline?.diff ?? null;
+  if (key === 'diff') return v.baseline?.difference?.diff ?? null;
   const val = v.variant[key];
   if (val === undefined || val === null) return null;
   return typeof val === 'number' ? val : typeof val === 'boolean' ? Number(val) : String(val);
@@ -398,6 +399,13 @@ export function buildPivot(variants: VariantResult[], axes: string[], spec: stri
   return {rowAxes, colAxis, colValues, rows: [...rowKeys.values()]};
 }
 
+/** The finished trials' values of a metric, by seed (the input of the paired and Welch tests). */
+export function seedValues(v: VariantResult, metric: Metric): SeedValue[] {
+  return v.trials
+    .filter((t) => t.status === 'done' && t.values[metric] !== null && Number.isFinite(t.values[metric]))
+    .map((t) => ({seed: t.seed, value: t.values[metric] as number}));
+}
+
 /**
  * Pair each variant with its baseline: the variant that has the baseline's values on the named axes
  * and this variant's values on all others (`--baseline model.residual=false` compares each residual
@@ -418,13 +426,10 @@ export function applyBaseline(variants: VariantResult[], axes: string[], pairs: 
     const base = variants.find(
       (b) => isBase(b) && axes.every((a) => keys.includes(a) || JSON.stringify(b.variant[a] ?? null) === JSON.stringify(v.variant[a] ?? null)),
     );
-    const a = v.metrics[metric];
-    const b = base?.metrics[metric];
     v.baseline = {
       baselineKey: base?.key ?? null,
       isBaseline: base === v,
-      welch: a && b && base !== v ? welch(a, b) : null,
-      diff: a && b ? a.mean - b.mean : null,
+      difference: base && base !== v ? compareSeeds(seedValues(v, metric), seedValues(base, metric)) : null,
     };
   }
 }

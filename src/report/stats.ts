@@ -1,6 +1,8 @@
 /**
- * Statistics over seeds: mean, sample standard deviation, and Welch's t-test for the difference of
- * two variants' means with a confidence interval.
+ * Statistics over seeds: mean, sample standard deviation, and the difference of two variants with a
+ * confidence interval: a paired t-test on the per-seed differences where both variants ran the same
+ * seeds (the seed fixes initialization and data order, so pairing removes that share of the noise),
+ * Welch's unequal-variance t-test where they did not.
  *
  * The Student t distribution is computed exactly (to about 1e-13 in the CDF) through the regularized
  * incomplete beta function, I_x(a, b), evaluated with its continued fraction (modified Lentz method),
@@ -135,12 +137,12 @@ export function studentTQuantile(p: number, df: number): number {
   return 0.5 * (lo + hi);
 }
 
-export interface WelchResult {
-  /** mean(a) - mean(b). */
+export interface TTestResult {
+  /** The estimated difference a − b. */
   diff: number;
   /** Standard error of the difference. */
   se: number;
-  /** Welch–Satterthwaite degrees of freedom. */
+  /** Degrees of freedom (paired: pairs − 1; Welch: Welch–Satterthwaite). */
   df: number;
   t: number;
   /** Two-sided p-value of "no difference". */
@@ -150,30 +152,128 @@ export interface WelchResult {
   hi: number;
 }
 
-/**
- * Welch's unequal-variance t-test of mean(a) - mean(b), with a two-sided `level` confidence interval.
- * Needs n >= 2 on both sides (a variance is needed from each); returns null otherwise.
- */
-export function welch(a: Summary, b: Summary, level = 0.95): WelchResult | null {
-  if (a.n < 2 || b.n < 2 || !Number.isFinite(a.std) || !Number.isFinite(b.std)) return null;
-  const va = (a.std * a.std) / a.n;
-  const vb = (b.std * b.std) / b.n;
-  const se = Math.sqrt(va + vb);
-  const diff = a.mean - b.mean;
-  if (se === 0) {
-    // Both sides without spread: the difference is known exactly (as far as these seeds tell).
-    return {diff, se: 0, df: a.n + b.n - 2, t: diff === 0 ? 0 : Math.sign(diff) * Infinity, p: diff === 0 ? 1 : 0, level, lo: diff, hi: diff};
-  }
-  const df = ((va + vb) * (va + vb)) / ((va * va) / (a.n - 1) + (vb * vb) / (b.n - 1));
+function tInterval(diff: number, se: number, df: number, level: number): TTestResult {
   const t = diff / se;
   const p = 2 * studentTCdf(-Math.abs(t), df);
   const q = studentTQuantile(0.5 + level / 2, df);
   return {diff, se, df, t, p, level, lo: diff - q * se, hi: diff + q * se};
 }
 
+/**
+ * Welch's unequal-variance t-test of mean(a) − mean(b), with a two-sided `level` confidence interval.
+ * Null where the data cannot support an interval: fewer than two values on a side (no variance to
+ * estimate), or no spread on either side (the standard error would be 0, and two tied seeds are no
+ * evidence of an exact difference). `welchReason` says which.
+ */
+export function welch(a: Summary, b: Summary, level = 0.95): TTestResult | null {
+  if (welchReason(a, b) !== null) return null;
+  const va = (a.std * a.std) / a.n;
+  const vb = (b.std * b.std) / b.n;
+  const df = ((va + vb) * (va + vb)) / ((va * va) / (a.n - 1) + (vb * vb) / (b.n - 1));
+  return tInterval(a.mean - b.mean, Math.sqrt(va + vb), df, level);
+}
+
+/**
+ * Whether a standard deviation is no spread at all: tied values give a standard deviation of rounding
+ * error (seven seeds at 16.35 % give 4e-15, not 0), which must not pass for a measured spread.
+ */
+function noSpread(std: number, scale: number): boolean {
+  return !(std > 1e-9 * Math.max(1, Math.abs(scale)));
+}
+
+/** Why Welch's test gives no interval for these two summaries, or null when it does. */
+export function welchReason(a: Summary, b: Summary): string | null {
+  const n = Math.min(a.n, b.n);
+  if (n < 2) return `n=${n} on one side`;
+  const scale = Math.max(Math.abs(a.mean), Math.abs(b.mean));
+  if (noSpread(a.std, scale) && noSpread(b.std, scale)) return 'no spread on either side';
+  return null;
+}
+
 /** Summary of raw values (convenience for tests and callers that hold samples). */
-export function welchSamples(a: readonly number[], b: readonly number[], level = 0.95): WelchResult | null {
+export function welchSamples(a: readonly number[], b: readonly number[], level = 0.95): TTestResult | null {
   const sa = summarize(a);
   const sb = summarize(b);
   return sa && sb ? welch(sa, sb, level) : null;
+}
+
+/**
+ * Paired t-test of the mean per-pair difference: t interval on the differences with n − 1 degrees of
+ * freedom. Null with fewer than two pairs, or when every difference is the same (no spread to estimate
+ * the error from); `pairedReason` says which.
+ */
+export function pairedT(diffs: readonly number[], level = 0.95): TTestResult | null {
+  if (pairedReason(diffs) !== null) return null;
+  return tInterval(mean(diffs), sampleStd(diffs) / Math.sqrt(diffs.length), diffs.length - 1, level);
+}
+
+export function pairedReason(diffs: readonly number[]): string | null {
+  if (diffs.length < 2) return `${diffs.length} pair${diffs.length === 1 ? '' : 's'} of seeds`;
+  if (noSpread(sampleStd(diffs), Math.max(...diffs.map(Math.abs)))) return 'per-seed differences all equal';
+  return null;
+}
+
+/** One finished trial's value of a metric, with its seed. */
+export interface SeedValue {
+  seed: number;
+  value: number;
+}
+
+export type DiffTest = 'paired' | 'welch';
+
+/** The difference a − b of two variants over seeds, with the test that was used and its interval. */
+export interface Difference {
+  test: DiffTest;
+  /** Paired: mean of the per-seed differences; Welch: difference of the means. */
+  diff: number;
+  /** Values used from each side (paired: the number of pairs, on both). */
+  nA: number;
+  nB: number;
+  /** Paired: values left out because their seed ran on one side only. */
+  unpaired: number;
+  /** The interval, or null when the data cannot support one (`reason` says why). */
+  ci: TTestResult | null;
+  reason: string | null;
+}
+
+/**
+ * Compare two variants' values over seeds. Where they share two or more seeds, the comparison is
+ * paired on those seeds (values of seeds present on one side only are left out and counted); otherwise
+ * Welch's test on all values. Null when a side has no value.
+ */
+export function compareSeeds(a: readonly SeedValue[], b: readonly SeedValue[], level = 0.95): Difference | null {
+  const fa = a.filter((x) => Number.isFinite(x.value));
+  const fb = b.filter((x) => Number.isFinite(x.value));
+  if (fa.length === 0 || fb.length === 0) return null;
+  const bySeed = (xs: SeedValue[]) => new Map(xs.map((x) => [x.seed, x.value]));
+  const ma = bySeed(fa);
+  const mb = bySeed(fb);
+  const unique = ma.size === fa.length && mb.size === fb.length;
+  const shared = [...ma.keys()].filter((s) => mb.has(s)).sort((x, y) => x - y);
+  if (unique && shared.length >= 2) {
+    const diffs = shared.map((s) => (ma.get(s) as number) - (mb.get(s) as number));
+    return {
+      test: 'paired',
+      diff: mean(diffs),
+      nA: shared.length,
+      nB: shared.length,
+      unpaired: fa.length + fb.length - 2 * shared.length,
+      ci: pairedT(diffs, level),
+      reason: pairedReason(diffs),
+    };
+  }
+  const sa = summarize(fa.map((x) => x.value)) as Summary;
+  const sb = summarize(fb.map((x) => x.value)) as Summary;
+  return {test: 'welch', diff: sa.mean - sb.mean, nA: sa.n, nB: sb.n, unpaired: 0, ci: welch(sa, sb, level), reason: welchReason(sa, sb)};
+}
+
+/** Whether the interval excludes 0 (the mark `*` in tables). */
+export function excludesZero(d: Difference | null | undefined): boolean {
+  return !!d?.ci && (d.ci.lo > 0 || d.ci.hi < 0);
+}
+
+/** "paired, n=4", "paired, n=3, 1 unpaired left out", "Welch, n=3 vs 2". */
+export function testLabel(d: Difference): string {
+  if (d.test === 'paired') return `paired, n=${d.nA}${d.unpaired > 0 ? `, ${d.unpaired} unpaired left out` : ''}`;
+  return `Welch, n=${d.nA} vs ${d.nB}`;
 }

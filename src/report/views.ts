@@ -2,7 +2,7 @@
  * The report as tables: the variant table (one row per grid cell, seeds folded), the pivot table,
  * and the same data as CSV rows and a JSON document. Formatting lives here; numbers come from model.ts.
  */
-import {duration, humanCount, signed, summaryCell, valueText, fixed} from './format';
+import {differenceText, duration, humanCount, summaryCell, valueText, fixed} from './format';
 import {
   METRIC_INFO,
   TABLE_METRICS,
@@ -16,7 +16,7 @@ import {
 import {renderCsv, renderMarkdown, renderTerminal, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
 import {renderCurves, type CurveField} from './curves';
 import type {Format} from './metrics';
-import type {Summary} from './stats';
+import {excludesZero, type Difference, type Summary} from './stats';
 
 /** The metrics a variant table shows: the standard three plus `--metric` when it is another. */
 export function tableMetrics(report: Pick<Report, 'metric'>): Metric[] {
@@ -43,18 +43,50 @@ function epochsCell(v: VariantResult): string {
   return e.planned !== null && e.max !== e.planned ? `${got}/${e.planned}` : got;
 }
 
-/** "−1.23 [−2.10, −0.36]" with a star when the 95 % interval excludes zero. */
+/** The Δ cell of a variant: "baseline", or its difference with interval, test and star (see differenceText). */
 export function diffCell(v: VariantResult, digits: number): string {
   const b = v.baseline;
   if (!b) return '';
   if (b.isBaseline) return 'baseline';
   if (b.baselineKey === null) return 'no baseline cell';
-  if (b.diff === null) return '—';
-  const sign = (x: number) => signed(x, digits);
-  if (!b.welch) return `${sign(b.diff)} (n<2, no CI)`;
-  const w = b.welch;
-  const star = w.lo > 0 || w.hi < 0 ? ' *' : '';
-  return `${sign(w.diff)} [${sign(w.lo)}, ${sign(w.hi)}]${star}`;
+  if (!b.difference) return '—';
+  return differenceText(b.difference, digits);
+}
+
+/** The legend line under a table with Δ columns. */
+export function diffLegend(what: string): string {
+  return (
+    `Δ = ${what}; [95% CI]: paired t-test on the per-seed differences over the seeds both ran (paired), ` +
+    `Welch's t where the seeds differ (Welch); * = interval excludes 0`
+  );
+}
+
+/** Machine-readable columns of a difference (CSV). */
+export const DIFF_CSV_HEAD = ['diff', 'diff_ci_lo', 'diff_ci_hi', 'diff_excludes_0', 'diff_test', 'diff_n_a', 'diff_n_b', 'diff_df', 'diff_p', 'diff_no_ci'];
+
+export function diffCsv(d: Difference | null | undefined): CsvValue[] {
+  if (!d) return DIFF_CSV_HEAD.map(() => null);
+  return [d.diff, d.ci?.lo ?? null, d.ci?.hi ?? null, excludesZero(d), d.test, d.nA, d.nB, d.ci?.df ?? null, d.ci?.p ?? null, d.reason];
+}
+
+/** A difference as JSON: the test, the interval (or null and why not) and whether it excludes 0. */
+export function diffJson(d: Difference | null | undefined): unknown {
+  if (!d) return null;
+  return {
+    diff: d.diff,
+    test: d.test,
+    n: [d.nA, d.nB],
+    unpaired: d.unpaired,
+    ci95: d.ci ? [d.ci.lo, d.ci.hi] : null,
+    excludesZero: excludesZero(d),
+    df: d.ci?.df ?? null,
+    p: d.ci?.p ?? null,
+    noInterval: d.reason,
+  };
+}
+
+function baselineText(report: Report): string {
+  return `${Object.entries(report.baseline ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')}, other axes equal`;
 }
 
 export function sweepTitle(report: Report): string {
@@ -91,27 +123,40 @@ export function variantTable(report: Report): TextTable {
   });
   const notes: string[] = ['errors in %, mean ± std over seeds that finished (n); diverged and failed trials are counted, not averaged'];
   if (report.baseline) {
-    notes.push(
-      `Δ = variant − baseline (${Object.entries(report.baseline).map(([k, v]) => `${k}=${v}`).join(', ')}, other axes equal); ` +
-        `[95% CI] by Welch's t; * = interval excludes 0`,
-    );
+    notes.push(diffLegend(`variant − baseline (${baselineText(report)})`));
   }
   return {title: sweepTitle(report), head, align, rows, notes};
+}
+
+/**
+ * Columns of the pivot that get a Δ column with --baseline: those with a cell that has a baseline other
+ * than itself (with --baseline on the column axis, every column but the baseline's).
+ */
+function deltaColumns(report: Report): number[] {
+  const p = report.pivot;
+  if (!p || !report.baseline) return [];
+  return p.colValues.map((_, j) => j).filter((j) => p.rows.some((r) => r.cells[j]?.baseline && !r.cells[j]?.baseline?.isBaseline));
 }
 
 export function pivotTable(report: Report): TextTable {
   const p = report.pivot;
   if (!p) throw new Error('pivotTable needs a report built with a pivot');
-  const head = [...p.rowAxes, ...p.colValues.map((c) => `${p.colAxis}=${valueText(c)}`)];
-  const align: Align[] = [...p.rowAxes.map((): Align => 'left'), ...p.colValues.map((): Align => 'right')];
-  const rows = p.rows.map((r) => [...r.values.map(valueText), ...r.cells.map((c) => (c ? metricCell(c, report.metric, true) : '—'))]);
-  return {
-    title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`,
-    head,
-    align,
-    rows,
-    notes: [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`],
-  };
+  const deltas = deltaColumns(report);
+  const digits = METRIC_INFO[report.metric].digits;
+  const head = [
+    ...p.rowAxes,
+    ...p.colValues.map((c) => `${p.colAxis}=${valueText(c)}`),
+    ...deltas.map((j) => `Δ ${p.colAxis}=${valueText(p.colValues[j])} vs baseline [95% CI]`),
+  ];
+  const align: Align[] = [...p.rowAxes.map((): Align => 'left'), ...p.colValues.map((): Align => 'right'), ...deltas.map((): Align => 'right')];
+  const rows = p.rows.map((r) => [
+    ...r.values.map(valueText),
+    ...r.cells.map((c) => (c ? metricCell(c, report.metric, true) : '—')),
+    ...deltas.map((j) => (r.cells[j] ? diffCell(r.cells[j] as VariantResult, digits) : '—')),
+  ]);
+  const notes = [`rows: ${p.rowAxes.join(' × ')}; columns: ${p.colAxis}`];
+  if (report.baseline) notes.push(diffLegend(`cell − baseline (${baselineText(report)})`));
+  return {title: `${metricTitle(report.metric)}, mean ± std over seeds — ${sweepTitle(report)}`, head, align, rows, notes};
 }
 
 function metricColumnName(m: Metric): string {
@@ -133,7 +178,7 @@ export function variantCsv(report: Report): CsvTable {
   if (report.show.params) head.push('params');
   if (report.show.macs) head.push('macs');
   for (const m of metrics) head.push(...statColumns(metricColumnName(m)));
-  if (report.baseline) head.push('diff', 'diff_ci_lo', 'diff_ci_hi', 'diff_df', 'diff_p', 'is_baseline');
+  if (report.baseline) head.push(...DIFF_CSV_HEAD, 'is_baseline');
   if (report.show.epochs) head.push('epochs_min', 'epochs_max', 'epochs_planned');
   head.push(...statColumns('time_s'), 'trials', 'done', 'diverged', 'failed', 'running', 'pending');
   const rows = report.variants.map((v) => {
@@ -142,8 +187,7 @@ export function variantCsv(report: Report): CsvTable {
     if (report.show.macs) r.push(v.macs);
     for (const m of metrics) r.push(...statValues(v.metrics[m]));
     if (report.baseline) {
-      const b = v.baseline;
-      r.push(b?.diff ?? null, b?.welch?.lo ?? null, b?.welch?.hi ?? null, b?.welch?.df ?? null, b?.welch?.p ?? null, b?.isBaseline ?? false);
+      r.push(...diffCsv(v.baseline?.difference), v.baseline?.isBaseline ?? false);
     }
     if (report.show.epochs) r.push(v.epochs.min, v.epochs.max, v.epochs.planned);
     r.push(...statValues(v.metrics.time));
@@ -157,11 +201,14 @@ export function pivotCsv(report: Report): CsvTable {
   const p = report.pivot;
   if (!p) throw new Error('pivotCsv needs a report built with a pivot');
   const name = metricColumnName(report.metric);
+  const deltas = deltaColumns(report);
   const head = [...p.rowAxes];
   for (const c of p.colValues) head.push(...statColumns(`${p.colAxis}=${valueText(c)}:${name}`));
+  for (const j of deltas) head.push(...DIFF_CSV_HEAD.map((h) => `${p.colAxis}=${valueText(p.colValues[j])}:${h}`));
   const rows = p.rows.map((r) => {
     const out: CsvValue[] = [...r.values];
     for (const c of r.cells) out.push(...statValues(c?.metrics[report.metric] ?? null));
+    for (const j of deltas) out.push(...diffCsv(r.cells[j]?.baseline?.difference));
     return out;
   });
   return {head, rows};
@@ -190,14 +237,7 @@ export function reportJson(report: Report): unknown {
       counts: v.counts,
       metrics: metrics(v),
       baseline: v.baseline
-        ? {
-            isBaseline: v.baseline.isBaseline,
-            found: v.baseline.baselineKey !== null,
-            diff: v.baseline.diff,
-            ci95: v.baseline.welch ? [v.baseline.welch.lo, v.baseline.welch.hi] : null,
-            df: v.baseline.welch?.df ?? null,
-            p: v.baseline.welch?.p ?? null,
-          }
+        ? {isBaseline: v.baseline.isBaseline, found: v.baseline.baselineKey !== null, difference: diffJson(v.baseline.difference)}
         : undefined,
       trials: v.trials.map((t) => ({id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, error: t.error, values: t.values})),
     })),
@@ -206,7 +246,11 @@ export function reportJson(report: Report): unknown {
           rows: report.pivot.rowAxes,
           cols: report.pivot.colAxis,
           colValues: report.pivot.colValues,
-          cells: report.pivot.rows.map((r) => ({values: r.values, cells: r.cells.map((c) => (c ? jsonStat(c.metrics[report.metric]) : null))})),
+          cells: report.pivot.rows.map((r) => ({
+            values: r.values,
+            cells: r.cells.map((c) => (c ? jsonStat(c.metrics[report.metric]) : null)),
+            differences: report.baseline ? r.cells.map((c) => (c?.baseline && !c.baseline.isBaseline ? diffJson(c.baseline.difference) : null)) : undefined,
+          })),
         }
       : undefined,
   };

@@ -40,16 +40,27 @@ test('ablate report --format csv and --json parse back', () => {
   assert.equal(json.code, 0, json.stderr);
   const doc = JSON.parse(json.stdout);
   assert.equal(doc.variants.length, 6);
-  assert.ok(doc.variants.some((v: {baseline: {ci95: number[] | null}}) => Array.isArray(v.baseline.ci95)));
+  const diffs = doc.variants.map((v: {baseline: {difference: {test: string; ci95: number[] | null} | null}}) => v.baseline.difference).filter(Boolean);
+  assert.ok(diffs.some((d: {ci95: number[] | null}) => Array.isArray(d.ci95)));
+  assert.ok(diffs.every((d: {test: string}) => d.test === 'paired' || d.test === 'welch'));
 });
 
 test('ablate report --baseline --curves --sort --only-changed', () => {
   const r = runCli(['report', 'depth-sweep', '--db', fx.file, '--baseline', 'model.residual=false', '--curves', '--sort', 'final_test_err', '--only-changed']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Δ final test err vs baseline \[95% CI\]/);
-  assert.match(r.stdout, /Welch's t/);
+  assert.match(r.stdout, /paired t-test on the per-seed differences/);
+  assert.match(r.stdout, /\(paired, n=3\)/);
   assert.match(r.stdout, /test error \(%\) per epoch/);
   assert.equal(r.stdout.split('\n').filter((l) => /^depth=\d+ residual=\w+ +[▁-█]/.test(l)).length, 6);
+});
+
+test('ablate report --pivot with --baseline prints the Δ column with its test (the Quick start line)', () => {
+  const r = runCli(['report', 'depth-sweep', '--db', fx.file, '--pivot', 'model.depth,model.residual', '--baseline', 'model.residual=false']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Δ model\.residual=true vs baseline \[95% CI\]/);
+  assert.match(r.stdout, /no interval: n=1 on one side; Welch, n=1 vs 2/);
+  assert.match(r.stdout, /\* = interval excludes 0/);
 });
 
 test('bad input is a one-line error with a hint and exit code 2', () => {

@@ -2,12 +2,13 @@ import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import {FASHION_MNIST_DEFAULT_PATH, batches, clearDatasetCache, loadDataset} from '../../src/data';
+import {requires} from '../helpers';
 
 const present = fs.existsSync(`${FASHION_MNIST_DEFAULT_PATH}/train-images-idx3-ubyte.gz`) || fs.existsSync(`${FASHION_MNIST_DEFAULT_PATH}/train-images-idx3-ubyte`);
 
 test(
   'Fashion-MNIST from the Debian package: 60000/10000 images of 28x28x1, ten balanced classes',
-  {skip: !present && `no files in ${FASHION_MNIST_DEFAULT_PATH}: apt-get install dataset-fashion-mnist`},
+  {skip: requires('FASHION_MNIST', !present && `no files in ${FASHION_MNIST_DEFAULT_PATH}: apt-get install dataset-fashion-mnist`)},
   () => {
     clearDatasetCache();
     const t0 = Date.now();

@@ -4,6 +4,7 @@
  */
 import {initEngine} from '../../src/engine';
 import {installNativeKernels, loadAddon, uninstallNativeKernels} from '../../src/engine/native';
+import {requires} from '../helpers';
 
 let ready: Promise<unknown> | undefined;
 
@@ -12,10 +13,10 @@ export function cpuBackend(): Promise<unknown> {
   return ready;
 }
 
-/** Why the native tests cannot run here, or false when they can (for `test(..., {skip})`). */
+/** Why the native tests cannot run here, or false when they can (for `test(..., {skip})`; a failure with ABLATE_REQUIRE_NATIVE=1). */
 export function nativeSkipReason(): string | false {
   const r = loadAddon();
-  return r.ok ? false : `native addon unavailable: ${r.reason} (build it with \`node scripts/build-native.js\`)`;
+  return requires('NATIVE', r.ok ? false : `native addon unavailable: ${r.reason} (build it with \`node scripts/build-native.js\`)`);
 }
 
 /** Runs `fn` on the reference kernels, then on the native kernels, returning both results. */

@@ -1,7 +1,9 @@
 /**
  * Crash safety through the real CLI: kill -9 of the coordinator at random moments, a kill at every store
  * commit (ABLATE_FAILPOINT), kill -9 of a worker, Ctrl-C, two coordinators at once, GPU pinning per slot.
- * After each story: every trial `done` exactly once, every (trial, epoch) row once, integrity ok, none running.
+ * After each story: every trial `done` exactly once, every (trial, epoch) row once, integrity ok, none running;
+ * and evidence that the interruption landed in the middle of a trial (trials left `running` and then
+ * `reclaimed`, trials `resumed` from their checkpoints), so a story cannot pass by killing an idle process.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -48,6 +50,29 @@ function assertComplete(db: string, trials: number, epochs = 2): void {
     c.close();
   }
 }
+
+/** Events of one kind: trial id and message, in order. */
+function events(db: string, kind: string): {trial: number; message: string}[] {
+  const c = new Database(db, {readonly: true});
+  try {
+    return c.prepare('SELECT trial_id AS trial, message FROM events WHERE kind = ? ORDER BY id').all(kind) as {trial: number; message: string}[];
+  } finally {
+    c.close();
+  }
+}
+
+/** Trials a killed coordinator left `running` (they must be reclaimed by the next run). */
+function leftRunning(db: string): number {
+  const c = new Database(db, {readonly: true});
+  try {
+    return (c.prepare("SELECT count(*) AS n FROM trials WHERE status = 'running'").get() as {n: number}).n;
+  } finally {
+    c.close();
+  }
+}
+
+/** Epochs a `resumed` event says were done before the continuation. */
+const resumedAfter = (message: string) => Number(/after (\d+) epoch/.exec(message)?.[1]);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -99,9 +124,12 @@ test('SIGKILL of ablate run in the middle of the smoke study, then run again: ev
   const left = c.prepare("SELECT count(*) AS n FROM trials WHERE status != 'done'").get() as {n: number};
   c.close();
   assert.ok(left.n > 0, 'the kill came before the end');
+  const running = leftRunning(db);
+  assert.ok(running > 0, 'the kill landed while trials were running');
   const again = cli(['run', 'configs/smoke.yaml', '--db', db], {timeoutMs: 300_000});
   assert.equal(again.code, 0, again.stderr + again.stdout);
   assertComplete(db, 8);
+  assert.equal(events(db, 'reclaimed').length, running, 'the next run reclaimed every trial the kill left running');
 });
 
 test('kill -9 of the coordinator at 20 random moments of a 12-trial sweep loses and repeats nothing', {skip: SLOW}, async () => {
@@ -110,15 +138,27 @@ test('kill -9 of the coordinator at 20 random moments of a 12-trial sweep loses 
   const file = study(dir, {depths: [8, 14, 20]});
   let rng = 12345;
   const random = () => ((rng = (rng * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  let running = 0;
+  let midTrial = 0;
   for (let i = 0; i < 20; i++) {
+    // A random moment while the run is training (however slow the machine is to start one), not before.
     const run = cliAsync(['run', file, '--db', db]);
-    await sleep(300 + random() * 4000);
+    let exited = false;
+    void run.exited.then(() => (exited = true));
+    await waitFor(() => exited || /started \(attempt/.test(run.output().stdout), 120_000, 'a started trial');
+    if (exited) break; // the sweep is finished
+    await sleep(random() * 1500);
     run.child.kill('SIGKILL');
     await run.exited;
+    const left = leftRunning(db);
+    running += left;
+    if (left > 0) midTrial++;
   }
   const last = cli(['run', file, '--db', db], {timeoutMs: 600_000});
   assert.equal(last.code, 0, last.stderr + last.stdout);
   assertComplete(db, 12);
+  assert.ok(midTrial >= 3, `only ${midTrial} kills landed while a trial was running`);
+  assert.equal(events(db, 'reclaimed').length, running, 'every trial a kill left running was reclaimed once');
 });
 
 test('ABLATE_FAILPOINT=commit:K: a crash at any store commit loses nothing', {skip: SLOW}, () => {
@@ -133,6 +173,10 @@ test('ABLATE_FAILPOINT=commit:K: a crash at any store commit loses nothing', {sk
   }
   assert.ok(k > 3, 'the walk went through several commits');
   assertComplete(db, 2);
+  // Commits inside a trial (its epoch rows) were among the crash points: those trials were reclaimed, and a
+  // crash after the first epoch's checkpoint continued from it.
+  assert.ok(events(db, 'reclaimed').length > 0, 'some crash left a trial running');
+  assert.ok(events(db, 'resumed').some((e) => resumedAfter(e.message) >= 1), 'some trial continued from an epoch checkpoint');
 });
 
 test('kill -9 of one worker process mid-epoch: the trial is retried from its checkpoint and the sweep finishes', {skip: SLOW}, async () => {
@@ -158,6 +202,11 @@ test('kill -9 of one worker process mid-epoch: the trial is retried from its che
   c.close();
   assert.equal(retries.length, 1);
   assert.match(retries[0].message, /exited \(SIGKILL\)/);
+  // The retry continued from the checkpoint of epoch 1 or later, not from scratch.
+  const resumed = events(db, 'resumed');
+  assert.equal(resumed.length, 1, JSON.stringify(resumed));
+  assert.equal(resumed[0].trial, events(db, 'retry')[0].trial);
+  assert.ok(resumedAfter(resumed[0].message) >= 1, resumed[0].message);
 });
 
 test('Ctrl-C stops cleanly with exit 130, leaves nothing running, and the same command resumes', {skip: SLOW}, async () => {
@@ -176,9 +225,14 @@ test('Ctrl-C stops cleanly with exit 130, leaves nothing running, and the same c
   assert.equal((c.prepare("SELECT count(*) AS n FROM trials WHERE status = 'running'").get() as {n: number}).n, 0);
   assert.ok((c.prepare("SELECT count(*) AS n FROM events WHERE kind = 'stopped'").get() as {n: number}).n > 0);
   c.close();
+  const stopped = events(db, 'stopped');
   const again = cli(['run', file, '--db', db], {timeoutMs: 300_000});
   assert.equal(again.code, 0, again.stderr + again.stdout);
   assertComplete(db, 4, 6);
+  // Every trial the signal stopped continued from the checkpoint it wrote, past where it had got.
+  const resumed = events(db, 'resumed');
+  for (const s of stopped) assert.ok(resumed.some((r) => r.trial === s.trial), `trial ${s.trial} was stopped (${s.message}) but never resumed`);
+  assert.ok(resumed.some((r) => !/after 0 epoch\(s\) and 0 step/.test(r.message)), JSON.stringify(resumed));
 });
 
 test('two coordinators on one database never run the same trial', {skip: SLOW}, async () => {

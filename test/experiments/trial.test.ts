@@ -62,6 +62,12 @@ test('a trial stopped mid-epoch and resumed equals an uninterrupted run', async 
   assert.equal(second.outcome.status, 'stopped');
   const last = await run(s, file);
   assert.equal(last.outcome.status, 'done');
+  // Each continuation says where it picked up (the store records it as a `resumed` event).
+  const resumed = (r: {events: TrialEvent[]}) => r.events.filter((e) => e.type === 'resumed');
+  assert.deepEqual(resumed(whole), []);
+  assert.deepEqual(resumed(first), []);
+  assert.deepEqual(resumed(second), [{type: 'resumed', epoch: 1, step: 3}]);
+  assert.equal(resumed(last).length, 1);
   // The resumed run replays the rows it knows and adds the rest: every epoch once.
   const merged = new Map([...first.rows, ...second.rows, ...last.rows]);
   assert.deepEqual([...merged.keys()].sort(), [1, 2, 3]);

@@ -13,6 +13,7 @@ import {chartSpecs} from '../../src/report/charts';
 import {writeHtmlReport} from '../../src/report/html';
 import {makeFixture, type Fixture} from './fixture';
 import {ROOT} from './cli';
+import {requires} from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -34,7 +35,7 @@ interface ChartProbe {
   colourPixels: number[];
 }
 
-test('HTML report renders in headless Chromium with the network blocked', {skip: !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}: apt-get install chromium`, timeout: 90_000}, async () => {
+test('HTML report renders in headless Chromium with the network blocked', {skip: requires('CHROMIUM', !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}: apt-get install chromium`), timeout: 90_000}, async () => {
   const db = openDb(fx.file, {readonly: true});
   const report = buildReport(db, {sweep: 'depth-sweep', baseline: ['model.residual=false']});
   db.close();

@@ -3,13 +3,25 @@ import assert from 'node:assert/strict';
 import type {Db} from '../../src/store/db';
 import {UsageError} from '../../src/errors';
 import {buildReport, flattenSpec, parsePairs, valueMatches, type VariantResult} from '../../src/report/model';
-import {mean, sampleStd, welchSamples} from '../../src/report/stats';
+import {mean, pairedT, sampleStd, welchSamples} from '../../src/report/stats';
 import {openFixture, closeFixture, type Fixture} from './fixture';
 
 let fx: Fixture;
 let db: Db;
 before(() => ({fx, db} = openFixture()));
 after(() => closeFixture(fx, db));
+
+/** Final test errors (%) of the done trials of one variant, straight from SQL, by seed. */
+function finalBySeed(sweepId: number, depth: number, residual: boolean): Map<number, number> {
+  const rows = db
+    .prepare(
+      `SELECT t.seed AS seed, e.test_err AS err FROM trials t JOIN epochs e ON e.trial_id = t.id
+       WHERE t.sweep_id = ? AND t.status = 'done' AND t.variant_json = ?
+         AND e.epoch = (SELECT max(epoch) FROM epochs WHERE trial_id = t.id)`,
+    )
+    .all(sweepId, JSON.stringify({'model.depth': depth, 'model.residual': residual})) as {seed: number; err: number}[];
+  return new Map(rows.map((r) => [r.seed, r.err * 100]));
+}
 
 /** Final test errors (%) of the done trials of one variant, straight from SQL. */
 function finalErrors(sweepId: number, depth: number, residual: boolean): number[] {
@@ -136,22 +148,35 @@ test('--pivot builds rows × columns of two axes; extra varying axes join the ro
   assert.throws(() => buildReport(db, {sweep: 'depth-sweep', pivot: 'model.depth,model.resid'}), /did you mean "model.residual"/);
 });
 
-test('--baseline pairs each variant with its cell on the other axes and gives a Welch CI', () => {
+test('--baseline pairs each variant with its cell on the other axes, paired over the seeds both ran', () => {
   const r = buildReport(db, {sweep: 'depth-sweep', baseline: ['model.residual=false']});
   for (const v of r.variants) {
     assert.ok(v.baseline);
     const residual = v.variant['model.residual'];
     assert.equal(v.baseline.isBaseline, residual === false);
   }
+  // Depth 20: seeds 1, 2, 3 done on both sides; the interval is the t interval of the per-seed differences.
   const v20 = find(r.variants, 20, true);
-  const expected = welchSamples(finalErrors(fx.depthId, 20, true), finalErrors(fx.depthId, 20, false));
-  assert.ok(expected && v20.baseline?.welch);
-  assert.ok(Math.abs(v20.baseline.welch.lo - expected.lo) < 1e-9);
-  assert.ok(Math.abs(v20.baseline.welch.hi - expected.hi) < 1e-9);
-  // n = 1 on the residual side at depth 56: a difference but no interval.
-  const v56 = find(r.variants, 56, true);
-  assert.equal(v56.baseline?.welch, null);
-  assert.ok(v56.baseline?.diff !== null);
+  const res = finalBySeed(fx.depthId, 20, true);
+  const plain = finalBySeed(fx.depthId, 20, false);
+  const expected = pairedT([1, 2, 3].map((seed) => (res.get(seed) as number) - (plain.get(seed) as number)));
+  const d20 = v20.baseline?.difference;
+  assert.ok(expected && d20?.ci);
+  assert.equal(d20.test, 'paired');
+  assert.equal(d20.nA, 3);
+  assert.ok(Math.abs(d20.ci.lo - expected.lo) < 1e-9);
+  assert.ok(Math.abs(d20.ci.hi - expected.hi) < 1e-9);
+  // Depth 32: seed 2 of the residual net failed; paired on seeds 1 and 3, one value left out.
+  const d32 = find(r.variants, 32, true).baseline?.difference;
+  assert.equal(d32?.test, 'paired');
+  assert.deepEqual([d32?.nA, d32?.unpaired], [2, 1]);
+  // Depth 56: the residual net finished seed 1 only (n = 1): a difference, no interval, and why.
+  const d56 = find(r.variants, 56, true).baseline?.difference;
+  assert.ok(d56);
+  assert.equal(d56.ci, null);
+  assert.equal(d56.test, 'welch');
+  assert.match(d56.reason ?? '', /n=1 on one side/);
+  assert.ok(Number.isFinite(d56.diff));
   // Naming every axis picks one baseline for all variants.
   const single = buildReport(db, {sweep: 'depth-sweep', baseline: ['model.depth=20,model.residual=false']});
   const base = find(single.variants, 20, false);

@@ -1,8 +1,12 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
+import {differenceText} from '../../src/report/format';
 import {
+  compareSeeds,
+  excludesZero,
   logGamma,
   mean,
+  pairedT,
   regularizedIncompleteBeta,
   sampleStd,
   studentTCdf,
@@ -105,11 +109,112 @@ test('Welch 95% interval for small seed counts (3 vs 2 seeds)', () => {
   close(w.p, 0.04313786902366873, 1e-9);
 });
 
-test('Welch needs two values on each side; zero spread gives a degenerate interval', () => {
+test('Welch gives no interval with n < 2 on a side or with no spread on either side', () => {
   assert.equal(welch({mean: 1, std: NaN, n: 1}, {mean: 2, std: 0.1, n: 3}), null);
-  const w = welch({mean: 5, std: 0, n: 3}, {mean: 4, std: 0, n: 3});
+  // Two tied seeds on each side: a difference of 1 but no evidence of how exact it is (it used to claim p = 0).
+  assert.equal(welch({mean: 5, std: 0, n: 3}, {mean: 4, std: 0, n: 3}), null);
+  assert.equal(welchSamples([10, 10], [9, 9]), null);
+  // Spread on one side is enough: se = 0.3/√3, df = n − 1 = 2 of the side with spread.
+  const w = welch({mean: 5, std: 0.3, n: 3}, {mean: 4, std: 0, n: 3});
   assert.ok(w);
-  assert.equal(w.lo, 1);
-  assert.equal(w.hi, 1);
-  assert.equal(w.p, 0);
+  close(w.df, 2, 1e-12);
+  close(w.hi - w.diff, 4.302652729749462 * (0.3 / Math.sqrt(3)), 1e-9);
+});
+
+const seeds = (values: number[], first = 1) => values.map((value, i) => ({seed: first + i, value}));
+
+test('paired t on per-seed differences, by hand: d = [1.0, 0.5, 1.5]', () => {
+  // d̄ = 1.0; s_d = √((0 + 0.25 + 0.25) / 2) = 0.5; se = 0.5/√3; df = 2; t(0.975, 2) = 4.302652729749462.
+  // Half width 4.302652729749462 × 0.288675134594813 = 1.242083...; t = 2√3; with df = 2 the CDF is
+  // 1/2 + t / (2√(2 + t²)), so p = 1 − 2√3/√14 = 0.0741799...
+  const p = pairedT([1.0, 0.5, 1.5]);
+  assert.ok(p);
+  close(p.diff, 1, 1e-15);
+  close(p.se, 0.5 / Math.sqrt(3), 1e-15);
+  assert.equal(p.df, 2);
+  close(p.t, 2 * Math.sqrt(3), 1e-12);
+  close(p.lo, 1 - 4.302652729749462 * 0.5 / Math.sqrt(3), 1e-9);
+  close(p.hi, 1 + 4.302652729749462 * 0.5 / Math.sqrt(3), 1e-9);
+  close(p.p, 1 - (2 * Math.sqrt(3)) / Math.sqrt(14), 1e-12);
+  assert.ok(p.lo < 0, 'three seeds this noisy do not resolve a difference of 1');
+});
+
+test('two variants that ran the same seeds are compared paired, which resolves what Welch cannot', () => {
+  // Seeds 1..4: a − b = [1.0, 1.2, 0.8, 1.0]; d̄ = 1.0, s_d = √(0.08/3), se = s_d/2, df = 3,
+  // t(0.975, 3) = 3.1824463052837078, half width 0.2598596...: [0.74014, 1.25986], excludes 0.
+  const a = seeds([10.0, 12.2, 9.8, 11.0]);
+  const b = seeds([9.0, 11.0, 9.0, 10.0]);
+  const d = compareSeeds(a, b);
+  assert.ok(d && d.ci);
+  assert.equal(d.test, 'paired');
+  assert.deepEqual([d.nA, d.nB, d.unpaired], [4, 4, 0]);
+  const half = 3.1824463052837078 * (Math.sqrt(0.08 / 3) / 2);
+  close(d.ci.lo, 1 - half, 1e-9);
+  close(d.ci.hi, 1 + half, 1e-9);
+  assert.equal(d.ci.df, 3);
+  assert.ok(excludesZero(d));
+  // The same values as independent samples: the seed-to-seed spread swamps the difference.
+  const w = welchSamples([10.0, 12.2, 9.8, 11.0], [9.0, 11.0, 9.0, 10.0]);
+  assert.ok(w && w.lo < 0 && w.hi > 0, 'Welch on the same numbers straddles 0');
+  // Seeds that differ: Welch, with the numbers of welchSamples.
+  const apart = compareSeeds(a, seeds([9.0, 11.0, 9.0, 10.0], 11));
+  assert.ok(apart && apart.ci);
+  assert.equal(apart.test, 'welch');
+  assert.deepEqual([apart.nA, apart.nB], [4, 4]);
+  close(apart.ci.lo, w.lo, 1e-12);
+  assert.ok(!excludesZero(apart));
+});
+
+test('paired on the shared seeds when one side lost a seed; Welch when fewer than two are shared', () => {
+  // Seed 3 failed on side b: pairs on seeds 1, 2, 4 with d = [1.0, 0.5, 1.5] (the hand example above).
+  const d = compareSeeds(seeds([10, 10.5, 99, 11.5]), [
+    {seed: 1, value: 9},
+    {seed: 2, value: 10},
+    {seed: 4, value: 10},
+  ]);
+  assert.ok(d && d.ci);
+  assert.equal(d.test, 'paired');
+  assert.deepEqual([d.nA, d.unpaired], [3, 1]);
+  close(d.diff, 1, 1e-12);
+  close(d.ci.hi, 1 + 4.302652729749462 * 0.5 / Math.sqrt(3), 1e-9);
+  const one = compareSeeds(seeds([10, 11]), [{seed: 2, value: 9}, {seed: 7, value: 9.5}]);
+  assert.equal(one?.test, 'welch');
+  assert.equal(compareSeeds([], seeds([1])), null);
+});
+
+test('no interval is claimed where the seeds cannot support one', () => {
+  // Two tied seeds: the per-seed differences are 0 and 0.
+  const tied = compareSeeds(seeds([10, 10]), seeds([10, 10]));
+  assert.ok(tied);
+  assert.equal(tied.test, 'paired');
+  assert.equal(tied.ci, null);
+  assert.match(tied.reason ?? '', /per-seed differences all equal/);
+  assert.ok(!excludesZero(tied));
+  // A constant shift is no spread either, also where rounding makes the differences unequal in the last
+  // bits (16.35 − 16.30 and 17.20 − 17.15 differ by 4e-15).
+  assert.equal(compareSeeds(seeds([11, 12]), seeds([10, 11]))?.ci, null);
+  const rounded = compareSeeds(seeds([0.1635 * 100, 0.172 * 100]), seeds([0.163 * 100, 0.1715 * 100]));
+  assert.equal(rounded?.ci, null);
+  assert.match(rounded?.reason ?? '', /per-seed differences all equal/);
+  // Seven tied seeds have a sample std of 4e-15 from rounding: still no spread.
+  assert.equal(welchSamples(Array(7).fill(16.35), Array(7).fill(16.3)), null);
+  assert.equal(pairedT([0.5]), null);
+  // Different seeds, no spread on either side.
+  const flat = compareSeeds(seeds([10, 10]), seeds([9, 9], 5));
+  assert.equal(flat?.test, 'welch');
+  assert.equal(flat?.ci, null);
+  assert.match(flat?.reason ?? '', /no spread on either side/);
+  // One seed on a side.
+  const single = compareSeeds(seeds([10]), seeds([9, 9.5]));
+  assert.equal(single?.ci, null);
+  assert.match(single?.reason ?? '', /n=1 on one side/);
+  close(single?.diff ?? NaN, 0.75, 1e-12);
+});
+
+test('a difference prints with its interval, its test and a star only when the interval excludes 0', () => {
+  const resolved = compareSeeds(seeds([10.0, 12.2, 9.8, 11.0]), seeds([9.0, 11.0, 9.0, 10.0]));
+  assert.equal(differenceText(resolved!), '+1.00 [+0.74, +1.26] * (paired, n=4)');
+  const straddles = compareSeeds(seeds([10.0, 12.2, 9.8, 11.0]), seeds([9.0, 11.0, 9.0, 10.0], 11));
+  assert.match(differenceText(straddles!), /^\+1\.00 \[−0\.\d\d, \+2\.\d\d\] \(Welch, n=4 vs 4\)$/);
+  assert.equal(differenceText(compareSeeds(seeds([10, 10]), seeds([10, 10]))!), '0.00 (no interval: per-seed differences all equal; paired, n=2)');
 });

@@ -2,7 +2,7 @@ import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import type {Db} from '../../src/store/db';
 import {buildReport} from '../../src/report/model';
-import {renderReport, variantCsv, variantTable} from '../../src/report/views';
+import {pivotTable, renderReport, variantCsv, variantTable} from '../../src/report/views';
 import {parseCsv, parseMarkdownTable, renderCsv, renderMarkdown} from '../../src/report/render';
 import {duration, humanCount, summaryCell} from '../../src/report/format';
 import {openFixture, closeFixture, type Fixture} from './fixture';
@@ -72,7 +72,10 @@ test('CSV parses back to the numbers of the report', () => {
     assert.equal(Number(row[col('final_test_err_pct_n')]), v.metrics.final_test_err?.n);
     assert.equal(Number(row[col('params')]), v.params);
     assert.equal(Number(row[col('diverged')]), v.counts.diverged);
-    if (v.baseline?.welch) assert.equal(Number(row[col('diff_ci_lo')]), v.baseline.welch.lo);
+    const d = v.baseline?.difference;
+    if (d?.ci) assert.equal(Number(row[col('diff_ci_lo')]), d.ci.lo);
+    if (d) assert.equal(row[col('diff_test')], d.test);
+    if (d && !d.ci) assert.equal(row[col('diff_ci_lo')], '');
   });
   // n = 1: the std cell is empty, not 0.
   const partial = body.find((row) => row[col('model.depth')] === '56' && row[col('model.residual')] === 'true');
@@ -141,4 +144,33 @@ test('--curves appends one sparkline per variant; --only-changed drops constant 
   const csv = parseCsv(renderCsv(variantCsv(r)));
   assert.equal(csv[0][0], 'model.residual');
   assert.ok(!csv[0].includes('params'));
+});
+
+test('pivot with --baseline adds a Δ column per compared column: interval, test, star and legend', () => {
+  const r = buildReport(db, {sweep: 'depth-sweep', pivot: 'model.depth,model.residual', baseline: ['model.residual=false']});
+  const t = pivotTable(r);
+  assert.deepEqual(t.head, ['model.depth', 'model.residual=false', 'model.residual=true', 'Δ model.residual=true vs baseline [95% CI]']);
+  const byDepth = new Map(t.rows.map((row) => [row[0], row[3]]));
+  const d20 = r.pivot!.rows[0].cells[1]!.baseline!.difference!;
+  assert.ok(d20.ci);
+  const star = d20.ci.lo > 0 || d20.ci.hi < 0 ? ' \\*' : '';
+  assert.match(byDepth.get('20') ?? '', new RegExp(`^[−+]\\d+\\.\\d\\d \\[[−+]?\\d+\\.\\d\\d, [−+]?\\d+\\.\\d\\d\\]${star} \\(paired, n=3\\)$`));
+  assert.match(byDepth.get('32') ?? '', /\(paired, n=2, 1 unpaired left out\)$/);
+  assert.match(byDepth.get('56') ?? '', /^[−+]\d+\.\d\d \(no interval: n=1 on one side; Welch, n=1 vs 2\)$/);
+  assert.match(t.notes!.join('\n'), /paired t-test on the per-seed differences.*Welch's t where the seeds differ.*\* = interval excludes 0/);
+  const csv = parseCsv(renderReport(r, 'csv'));
+  const col = csv[0].indexOf('model.residual=true:diff_test');
+  assert.ok(col > 0, csv[0].join(','));
+  assert.deepEqual(csv.slice(1).map((row) => row[col]), ['paired', 'paired', 'welch']);
+  const excl = csv[0].indexOf('model.residual=true:diff_excludes_0');
+  assert.deepEqual(
+    csv.slice(1).map((row) => row[excl]),
+    r.pivot!.rows.map((row) => String(!!row.cells[1]?.baseline?.difference?.ci && (row.cells[1].baseline.difference.ci.lo > 0 || row.cells[1].baseline.difference.ci.hi < 0))),
+  );
+  assert.equal(csv[3][excl], 'false', 'no interval excludes nothing');
+  const doc = JSON.parse(renderReport(r, 'json'));
+  assert.equal(doc.pivot.cells[0].differences[0], null, 'the baseline column has no difference');
+  assert.equal(doc.pivot.cells[2].differences[1].noInterval, 'n=1 on one side');
+  const md = parseMarkdownTable(renderReport(r, 'markdown'));
+  assert.deepEqual(md.rows, t.rows);
 });
