@@ -96,7 +96,7 @@ async function main(): Promise<number> {
       emit: (e) => {
         if (e.type === 'engine') w.event({type: 'engine', engine: e.engine});
         else if (e.type === 'epoch') w.event({type: 'epoch', row: e.row});
-        else {
+        else if (e.type === 'progress') {
           last = {at: Date.now(), epoch: e.epoch, step: e.step, steps: e.steps, loss: e.loss, imagesPerSec: e.imagesPerSec};
           w.heartbeat(last);
         }

@@ -9,16 +9,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {after, before, test} from 'node:test';
 import Database from 'better-sqlite3';
-import {cli, cliAsync, ROOT, tmpDir, writeFile} from '../../helpers';
+import {cli, cliAsync, requires, ROOT, tmpDir, writeFile} from '../../helpers';
 import {SLURM_INSTALLED, startCluster, type Cluster} from './cluster';
 
-const skip = !SLURM_INSTALLED && 'Slurm is not installed (scripts/setup.sh installs slurmctld, slurmd and slurm-client)';
-/** The stories that train (about 3 minutes on 2 cores) run with the slow tests. */
-const slow = skip || (!process.env.ABLATE_SLOW && 'slow: set ABLATE_SLOW=1 (npm test does)');
+const noSlurm = requires('SLURM', !SLURM_INSTALLED && 'Slurm is not installed: apt-get install slurmctld slurmd slurm-client (scripts/setup.sh does)');
+/** The stories that train (a few minutes on 2 cores) run with the slow tests. */
+const SLOW = !process.env.ABLATE_SLOW && 'slow: set ABLATE_SLOW=1 (npm test does)';
 let cluster: Cluster;
 
 before(async () => {
-  if (!skip) cluster = await startCluster({maxArraySize: 5});
+  if (!noSlurm) cluster = await startCluster({maxArraySize: 5});
 });
 after(() => cluster?.stop());
 
@@ -107,7 +107,7 @@ function events(file: string): {type: string; [k: string]: unknown}[] {
     .map((l) => JSON.parse(l));
 }
 
-test('the smoke study on Slurm: arrays split below MaxArraySize, two tasks at once, each on its own GPU', {skip: slow}, () => {
+test('the smoke study on Slurm: arrays split below MaxArraySize, two tasks at once, each on its own GPU', {skip: noSlurm || SLOW}, () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const text = fs.readFileSync(path.join(ROOT, 'configs', 'smoke.yaml'), 'utf8').replace(/^resources:.*$/m, 'resources: {executor: slurm}');
@@ -146,7 +146,7 @@ test('the smoke study on Slurm: arrays split below MaxArraySize, two tasks at on
   assert.equal(JSON.parse(report.stdout).variants.length, 4);
 });
 
-test('a preempted trial checkpoints, is requeued by Slurm, resumes, and ends with the metrics of an uninterrupted run', {skip: slow}, async () => {
+test('a preempted trial checkpoints, is requeued by Slurm, resumes, and ends with the metrics of an uninterrupted run', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const file = study(dir, {name: 'preempt', epochs: 3, trainSize: 256, slurm: 'slurm: {partition: low, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}'});
@@ -179,7 +179,7 @@ test('a preempted trial checkpoints, is requeued by Slurm, resumes, and ends wit
   assert.deepEqual(slurmRows, localRows);
 });
 
-test('a trial warned of its time limit (USR1 to the batch shell, as --signal=B:USR1@N sends it) is resubmitted and finishes from its checkpoint', {skip: slow}, async () => {
+test('a trial warned of its time limit (USR1 to the batch shell, as --signal=B:USR1@N sends it) is resubmitted and finishes from its checkpoint', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const file = study(dir, {name: 'timeout', epochs: 3, trainSize: 256, slurm: "slurm: {time: '10', max_timeouts: 2, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}"});
@@ -200,7 +200,7 @@ test('a trial warned of its time limit (USR1 to the batch shell, as --signal=B:U
   assert.ok((second.find((e) => e.type === 'epoch')!.row as {epoch: number}).epoch >= 1, 'attempt 2 replays the checkpoint history');
 });
 
-test('Ctrl-C cancels the sweep\'s jobs with one scancel, exits 130, and the next run finishes them from their checkpoints', {skip: slow}, async () => {
+test('Ctrl-C cancels the sweep\'s jobs with one scancel, exits 130, and the next run finishes them from their checkpoints', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const file = study(dir, {name: 'ctrlc', epochs: 3, trainSize: 256, seeds: '[1, 2]'});
@@ -221,7 +221,7 @@ test('Ctrl-C cancels the sweep\'s jobs with one scancel, exits 130, and the next
   assertComplete(db, 2, 3);
 });
 
-test('kill -9 of an attached coordinator, then resume: it re-attaches and nothing is submitted twice', {skip: slow}, async () => {
+test('kill -9 of an attached coordinator, then resume: it re-attaches and nothing is submitted twice', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const file = study(dir, {name: 'kill', seeds: '[1, 2]', sweep: 'sweep: {model.residual: [false, true]}'});
@@ -241,7 +241,7 @@ test('kill -9 of an attached coordinator, then resume: it re-attaches and nothin
   c2.close();
 });
 
-test('killed right after sbatch, before the job id is recorded: resume finds the job by its name instead of submitting again', {skip: slow}, () => {
+test('killed right after sbatch, before the job id is recorded: resume finds the job by its name instead of submitting again', {skip: noSlurm || SLOW}, () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const file = study(dir, {name: 'sbatchkill', sweep: 'sweep: {model.residual: [false, true]}'});
@@ -261,7 +261,7 @@ test('killed right after sbatch, before the job id is recorded: resume finds the
   assert.equal(jobs.length, 2, `one run per array task: ${jobs.join('\n')}`);
 });
 
-test('an sbatch that fails after Slurm took the job is not retried: the job is found by its name', {skip: slow}, () => {
+test('an sbatch that fails after Slurm took the job is not retried: the job is found by its name', {skip: noSlurm || SLOW}, () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const bin = path.join(dir, 'bin');
@@ -281,7 +281,7 @@ test('an sbatch that fails after Slurm took the job is not retried: the job is f
   assert.equal(cluster.completions().filter((l) => l.includes(` Name=${subs[0].name} `)).length, 2, 'each array task ran once');
 });
 
-test('--detach submits and exits; status ingests the run folders and shows where each trial is; report has the results', {skip: slow}, async () => {
+test('--detach submits and exits; status ingests the run folders and shows where each trial is; report has the results', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   // Three trials for two GPUs: the third waits in the queue while the others train.
@@ -309,7 +309,7 @@ test('--detach submits and exits; status ingests the run folders and shows where
   assert.equal(JSON.parse(report.stdout).variants[0].metrics.final_test_err.n, 3);
 });
 
-test('bad slurm settings are one clear error before anything is submitted or written', {skip}, () => {
+test('bad slurm settings are one clear error before anything is submitted or written', {skip: noSlurm}, () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const partition = study(dir, {name: 'badpart', slurm: 'slurm:\n  partition: lwo\n'});
