@@ -55,3 +55,40 @@ export class ConfigError extends UsageError {
     this.issues = issues;
   }
 }
+
+/** Edit distance where swapping two neighbouring letters counts as one edit (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({length: a.length + 1}, (_, i) => Array.from({length: b.length + 1}, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The candidate a user most likely meant by `word`, for "did you mean": a dotted candidate whose last
+ * segment is `word` (`depth` -> `model.depth`), else the nearest one ignoring case, when at most a third of
+ * the letters (at least one) differ. Undefined when nothing is that close or `word` is itself a candidate.
+ */
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  const list = [...candidates];
+  if (list.includes(word)) return undefined;
+  const suffix = list.find((c) => c.endsWith(`.${word}`));
+  if (suffix) return suffix;
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of list) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return bestD <= Math.max(1, Math.floor(word.length / 3)) && bestD < word.length ? best : undefined;
+}
+
+/** ` (did you mean "x"?)` when a candidate is close to `word` (see `closest`), else the empty string. */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const near = closest(word, candidates);
+  return near === undefined ? '' : ` (did you mean "${near}"?)`;
+}

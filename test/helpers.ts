@@ -76,7 +76,7 @@ export function tinyStudy(dir: string, name: string, body?: string): string {
     body ??
       `name: ${name}
 dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
-model: {family: cifar, depth: 8, width: 0.5}
+model: {family: cifar, depth: 8, widen_factor: 0.5}
 train:
   epochs: 2
   batch_size: 16

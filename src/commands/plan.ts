@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import {ENGINE_NAMES} from '../engine/names';
 
 export default class PlanCommand extends BaseCommand {
@@ -25,12 +26,13 @@ connected). Touches no database.`;
     smoke: Flags.boolean({description: 'plan the tiny --smoke version of every trial'}),
     engine: Flags.option({options: ENGINE_NAMES, description: 'override resources.engine'})(),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
   };
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(PlanCommand);
     const {planStudy} = await import('../experiments/runner');
-    const plan = planStudy(args.config, {smoke: flags.smoke, engine: flags.engine, workers: flags.workers});
+    const plan = planStudy(args.config, {smoke: flags.smoke, engine: flags.engine, workers: flags.workers, maxTrials: flags['max-trials']});
     const trials = plan.trials.map((t) => ({
       index: t.spec.index,
       key: t.spec.key,

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import {UsageError} from '../errors';
 
 export default class Resume extends BaseCommand {
@@ -19,6 +20,7 @@ re-attaches to its jobs (nothing is submitted twice) and submits what is pending
     'retry-failed': Flags.boolean({description: 'queue failed trials again'}),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
     detach: Flags.boolean({description: 'slurm: submit what is pending and exit without following the jobs'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
   };
 
   async run(): Promise<void> {
@@ -36,7 +38,7 @@ re-attaches to its jobs (nothing is submitted twice) and submits what is pending
     if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
     const {runWithProgress} = await import('../experiments/progress');
     const result = await runWithProgress(
-      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers, executor: onSlurm ? 'slurm' : undefined, detach: flags.detach},
+      {configPath: sweep.config_path, configText: sweep.config_yaml, smoke: !!sweep.smoke, db: flags.db, retryFailed: flags['retry-failed'], workers: flags.workers, executor: onSlurm ? 'slurm' : undefined, detach: flags.detach, maxTrials: flags['max-trials']},
       (line) => this.log(line),
     );
     if (result.exitCode !== 0) this.exit(result.exitCode);

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
+import {DEFAULT_MAX_TRIALS} from '../experiments/limits';
 import {ENGINE_NAMES} from '../engine/names';
 
 const EXECUTOR_NAMES = ['thread', 'process', 'slurm'] as const;
@@ -41,6 +42,7 @@ the jobs run on and the next run or resume re-attaches. Ctrl-C cancels the sweep
     workers: Flags.integer({min: 1, description: 'override resources.workers (trials at once)'}),
     executor: Flags.option({options: EXECUTOR_NAMES, description: 'override resources.executor (slurm: one array task per trial on the cluster)'})(),
     detach: Flags.boolean({description: 'slurm: submit the trials, record the jobs and exit; ablate status / report / resume pick them up'}),
+    'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -58,6 +60,7 @@ the jobs run on and the next run or resume re-attaches. Ctrl-C cancels the sweep
         workers: flags.workers,
         executor: flags.executor,
         detach: flags.detach,
+        maxTrials: flags['max-trials'],
         checkpointDir: flags['checkpoint-dir'],
       },
       (line) => this.log(line),

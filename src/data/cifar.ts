@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {DatasetConfig} from './config';
-import type {RawDataset, RawImages} from './dataset';
+import type {RawDataset, RawImages} from './types';
 import {corrupt, findFile, missing, readDataFile} from './files';
 import {TarFormatError, readTar} from './tar';
 

@@ -16,6 +16,7 @@ import {loadCifarDataset, locateCifar} from './cifar';
 import {clearFileCache} from './files';
 import {loadIdxDataset, locateIdx} from './idx';
 import {syntheticSplit} from './synthetic';
+import type {RawDataset, RawImages} from './types';
 
 export interface Dataset {
   name: DatasetName;
@@ -35,21 +36,6 @@ export interface Dataset {
 export interface LoadOptions {
   /** Folder that a relative `dataset.path` is resolved against (default: the working directory). */
   baseDir?: string;
-}
-
-/** Images as stored (bytes 0..255 for files, floats for synthetic), before normalisation. */
-export interface RawImages {
-  /** NHWC. */
-  x: Uint8Array | Float32Array;
-  y: Int32Array;
-  n: number;
-}
-
-export interface RawDataset {
-  shape: InputShape;
-  classes: number;
-  train: RawImages;
-  test: RawImages;
 }
 
 /** Finished datasets by resolved config, newest last; bounded by their total size. */

@@ -6,7 +6,7 @@
  */
 import {IDX_FILES, type DatasetConfig} from './config';
 import {corrupt, findFile, missing, readDataFile, requireDir} from './files';
-import type {RawDataset, RawImages} from './dataset';
+import type {RawDataset, RawImages} from './types';
 
 type IdxDataset = 'fashion-mnist' | 'mnist';
 

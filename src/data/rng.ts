@@ -6,6 +6,9 @@
  * The generator is mulberry32 (32-bit state, period 2^32): plenty for shuffles, crops and
  * synthetic images, and its whole state is one number that fits in a checkpoint.
  */
+import {hashSeed} from '../seed';
+
+export {hashSeed};
 
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -19,49 +22,6 @@ export interface Rng {
   /** The generator's whole state: `makeRng(0).setState(r.state())` continues where r is. */
   state(): number;
   setState(state: number): void;
-}
-
-const GOLDEN = 0x9e3779b9;
-
-/** murmur3's 32-bit finaliser: a bijection with good avalanche. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function words(part: number | string): number[] {
-  if (typeof part === 'string') {
-    const out: number[] = [part.length];
-    for (let i = 0; i < part.length; i++) out.push(part.charCodeAt(i));
-    return out;
-  }
-  if (!Number.isFinite(part)) throw new RangeError(`hashSeed: parts must be finite numbers; received ${part}`);
-  if (Number.isInteger(part) && Math.abs(part) <= Number.MAX_SAFE_INTEGER) {
-    // Both 32-bit halves, so seeds beyond 2^32 (and negative ones) stay distinct.
-    const lo = Number(BigInt.asUintN(32, BigInt(part)));
-    const hi = Number(BigInt.asUintN(32, BigInt(part) >> 32n));
-    return [lo, hi];
-  }
-  const f = new Float64Array([part]);
-  const u = new Uint32Array(f.buffer);
-  return [u[0], u[1], 0x7ff];
-}
-
-/**
- * Derives a 32-bit seed from any list of numbers and strings, e.g.
- * `hashSeed(trialSeed, epoch, 'crop', index)`. Order matters; equal lists give equal seeds.
- */
-export function hashSeed(...parts: Array<number | string>): number {
-  let h = GOLDEN;
-  for (const part of parts) {
-    for (const w of words(part)) h = fmix32((h ^ fmix32((w + GOLDEN) >>> 0)) + 0x6d2b79f5);
-    h = fmix32(h + 0x165667b1);
-  }
-  return h;
 }
 
 /** A fresh generator. Any number is accepted as a seed (hashed to 32 bits first). */

@@ -4,12 +4,12 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import {isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode} from 'yaml';
+import {isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node as YamlNode} from 'yaml';
 import {z} from 'zod';
 import {datasetConfigSchema} from '../data';
 import {ENGINE_NAMES, needsProcess} from '../engine/names';
 import {modelConfigSchema} from '../models';
-import {ConfigError, UsageError, type ConfigIssue} from '../errors';
+import {ConfigError, didYouMean, UsageError, type ConfigIssue} from '../errors';
 import {slurmSchema} from './slurm/settings';
 
 export const MAX_WORKERS = 256;
@@ -52,6 +52,7 @@ export const trainSchema = z
   })
   .strict()
   .superRefine((train, ctx) => {
+    if (!(train.epochs >= 1)) return; // reported by epochs itself
     if (train.schedule.name === 'multistep') {
       train.schedule.milestones.forEach((m, i) => {
         if (m >= train.epochs) {
@@ -102,7 +103,16 @@ export const studySchema = z
     dataset: datasetConfigSchema,
     model: modelConfigSchema.default({}),
     train: trainSchema.default({}),
-    seeds: z.array(z.number().int().min(0)).min(1, 'give at least one seed').default([0]),
+    seeds: z
+      .array(z.number().int().min(0))
+      .min(1, 'give at least one seed')
+      .superRefine((seeds, ctx) => {
+        seeds.forEach((seed, i) => {
+          const j = seeds.indexOf(seed);
+          if (j < i) ctx.addIssue({code: 'custom', path: [i], message: `seed ${seed} is listed twice (also at [${j}]); it would run every cell twice with the same numbers: remove the repeat`});
+        });
+      })
+      .default([0]),
     sweep: sweepSchema.default({}),
     resources: resourcesSchema.default({}),
     /** Cluster settings for `executor: slurm`. */
@@ -145,6 +155,7 @@ export function parseStudy(text: string, file = '<study>'): LoadedStudy {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: true});
   const locate = (p: (string | number)[]) => positionOf(doc, lineCounter, p);
+  const locateNode = (node: YamlNode) => (node.range ? toPos(lineCounter, node.range[0]) : {});
   if (doc.errors.length > 0) {
     // A syntax error makes the parser see phantom duplicate keys after it: report the syntax errors alone then.
     const syntax = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY');
@@ -158,7 +169,7 @@ export function parseStudy(text: string, file = '<study>'): LoadedStudy {
       })),
     );
   }
-  const raw = doc.toJS({maxAliasCount: 100});
+  const raw = plainValue(doc, file, locateNode);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [{path: '', message: 'a study file is a YAML mapping with at least `name` and `dataset` (see configs/smoke.yaml)', line: 1, column: 1}]);
   }
@@ -173,9 +184,47 @@ export function parseStudy(text: string, file = '<study>'): LoadedStudy {
   return {file, text, config, locate, raw: raw as Record<string, unknown>};
 }
 
+/** Copies of anchored values that aliases may make in all (`&a [...]`, `*a`): enough for real studies, not for an alias bomb. */
+export const MAX_ALIAS_COPIES = 100;
+
+/**
+ * The document as plain values. An alias of an alias multiplies copies ("billion laughs": nine levels of
+ * nine aliases are 9^9 values); the parser counts them and stops, and an alias before its anchor has no value.
+ * Either becomes a located ConfigError.
+ */
+function plainValue(doc: Document, file: string, at: (node: YamlNode) => {line?: number; column?: number}): unknown {
+  try {
+    return doc.toJS({maxAliasCount: MAX_ALIAS_COPIES});
+  } catch (e) {
+    if (!(e instanceof ReferenceError)) throw e;
+    const aliases: Alias[] = [];
+    visit(doc, {Alias: (_key, node) => void aliases.push(node)});
+    const unresolved = /^Unresolved alias.*: (.*)$/.exec(e.message)?.[1];
+    if (unresolved !== undefined) {
+      const node = aliases.find((a) => a.source === unresolved);
+      const message = `alias *${unresolved} has no anchor &${unresolved} before it; define the anchor first (key: &${unresolved} value) or write the value out`;
+      throw new ConfigError(file, [{path: '', message, ...(node ? at(node) : {})}]);
+    }
+    // Point at the first alias whose anchored value holds aliases itself: where the copies multiply.
+    const nested = aliases.find((a) => {
+      const source = a.resolve(doc);
+      let inner = false;
+      if (source) visit(source, {Alias: () => void (inner = true)});
+      return inner;
+    });
+    const node = nested ?? aliases[0];
+    const message =
+      `aliases expand to more than ${MAX_ALIAS_COPIES} copies of anchored values${node ? ` (*${node.source} and the aliases inside &${node.source})` : ''}; ` +
+      'aliases of aliases multiply: write the values out, or alias only plain values';
+    throw new ConfigError(file, [{path: '', message, ...(node ? at(node) : {})}]);
+  }
+}
+
 function yamlMessage(code: string, message: string, text: string, offset: number): string {
   const first = message.split(' at line ')[0];
   switch (code) {
+    case 'RESOURCE_EXHAUSTION':
+      return 'the YAML nests too deeply to be read (a study file needs a few levels); remove the extra brackets';
     case 'TAB_AS_INDENT':
       return 'tab used for indentation; YAML indents with spaces only';
     case 'DUPLICATE_KEY': {
@@ -244,14 +293,14 @@ export function describeBadPath(dotted: string): string | undefined {
     if (section === 'seeds') return 'seeds are not an axis; list them under the top-level `seeds:` key';
     const fix = SWEEPABLE_SECTIONS.map((s) => `${s}.${dotted}`).find((full) => describeBadPath(full) === undefined);
     if (fix) return `a sweep axis starts with its section (did you mean "${fix}"?)`;
-    return `a sweep axis is a dotted path below ${SWEEPABLE_SECTIONS.join(', ')} (e.g. model.depth, train.optimizer.lr)${suggest(section, [...SWEEPABLE_SECTIONS])}`;
+    return `a sweep axis is a dotted path below ${SWEEPABLE_SECTIONS.join(', ')} (e.g. model.depth, train.optimizer.lr)${didYouMean(section, [...SWEEPABLE_SECTIONS])}`;
   }
   let schema: z.ZodTypeAny = studySchema.shape[section as (typeof SWEEPABLE_SECTIONS)[number]];
   for (let i = 1; i < parts.length; i++) {
     const keys = objectKeys(schema);
     if (!keys) return `${parts.slice(0, i).join('.')} has no keys below it`;
     const part = parts[i];
-    if (!keys.has(part)) return `unknown key ${parts.slice(0, i + 1).join('.')}${suggest(part, [...keys.keys()])}`;
+    if (!keys.has(part)) return `unknown key ${parts.slice(0, i + 1).join('.')}${didYouMean(part, [...keys.keys()])}`;
     schema = keys.get(part)!;
   }
   return undefined;
@@ -293,7 +342,7 @@ export function zodIssues(
       for (const key of issue.keys) {
         out.push({
           path: [label, key].filter(Boolean).join('.'),
-          message: `unknown key "${key}"${suggest(key, known)}`,
+          message: `unknown key "${key}"${didYouMean(key, known)}`,
           ...(locate([...full, key]) ?? locate(full)),
         });
       }
@@ -319,13 +368,14 @@ function describeZodIssue(issue: z.ZodIssue, received: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.received === 'undefined') return `required: expected ${issue.expected}`;
+      if (issue.expected === 'integer') return `expected a whole number; received ${got}`;
       return `expected ${issue.expected}, received ${issue.received} ${got}`;
     case 'invalid_enum_value':
-      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${suggest(String(received), issue.options.map(String))}`;
+      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${didYouMean(String(received), issue.options.map(String))}`;
     case 'invalid_literal':
       return `expected ${JSON.stringify(issue.expected)}; received ${got}`;
     case 'invalid_union_discriminator':
-      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${suggest(String(received), issue.options.map(String))}`;
+      return `expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}; received ${got}${didYouMean(String(received), issue.options.map(String))}`;
     case 'too_small':
       if (issue.type === 'array') return `${issue.message === 'Required' ? '' : issue.message.startsWith('Array') ? `needs at least ${issue.minimum} item(s)` : issue.message}; received ${got}`.replace(/^; /, '');
       return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}; received ${got}`;
@@ -398,34 +448,6 @@ function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
     seen.add(k);
     return true;
   });
-}
-
-/** ` (did you mean "x"?)` when a candidate is close enough to `word`. */
-export function suggest(word: string, candidates: string[]): string {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  const limit = Math.max(1, Math.floor(word.length / 3));
-  return best !== undefined && bestD <= limit && best !== word ? ` (did you mean "${best}"?)` : '';
-}
-
-/** Edit distance where swapping two neighbouring letters counts as one edit (optimal string alignment). */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({length: a.length + 1}, (_, i) => Array.from({length: b.length + 1}, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** Slots and threads actually used, from the config and the machine. */

@@ -6,6 +6,7 @@ import type {TrialRow} from '../store/store';
 import {DEFAULT_DB} from '../store/db';
 import type {RunOptions, RunReporter, RunResult} from './runner';
 import type {TrialEvent} from './trial';
+import {percentText} from '../report/format';
 
 interface Live {
   row: TrialRow;
@@ -19,7 +20,7 @@ interface Live {
   ips?: number;
 }
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '  -  ' : `${(100 * x).toFixed(2)}%`);
+const pct = (x: number | null | undefined) => percentText(x, '  -  ');
 
 export function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';

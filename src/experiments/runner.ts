@@ -33,6 +33,8 @@ export interface Plan {
 
 export interface PlanOptions {
   smoke?: boolean;
+  /** Refuse grids of more trials than this (default: sweep.DEFAULT_MAX_TRIALS). */
+  maxTrials?: number;
   engine?: EngineName;
   workers?: number;
   executor?: (typeof EXECUTORS)[number];
@@ -41,7 +43,7 @@ export interface PlanOptions {
 /** Validate and expand a study without touching the database. */
 export function planStudy(configPath: string, opts: PlanOptions & {configText?: string} = {}): Plan {
   const study = opts.configText !== undefined ? parseStudy(opts.configText, configPath) : loadStudy(configPath);
-  const specs = expandStudy(study, {smoke: opts.smoke});
+  const specs = expandStudy(study, {smoke: opts.smoke, maxTrials: opts.maxTrials});
   const trials = specs.map((spec) => {
     const modelSpec = resolveModelSpec(spec.model);
     const info = datasetInfo(spec.dataset);

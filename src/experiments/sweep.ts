@@ -7,8 +7,11 @@ import {createHash} from 'node:crypto';
 import {datasetConfigSchema, datasetInfo} from '../data';
 import {modelConfigSchema, smokeModelConfig} from '../models';
 import {ConfigError, type ConfigIssue} from '../errors';
-import {trainSchema, zodIssues, type LoadedStudy, type TrainConfig} from './config';
+import {dotted, trainSchema, zodIssues, type LoadedStudy, type StudyConfig, type TrainConfig} from './config';
 import type {z} from 'zod';
+import {DEFAULT_MAX_TRIALS} from './limits';
+
+export {DEFAULT_MAX_TRIALS};
 
 export type DatasetConfig = z.output<typeof datasetConfigSchema>;
 export type ModelConfig = z.output<typeof modelConfigSchema>;
@@ -31,38 +34,59 @@ type Assignment = Record<string, unknown>;
 export interface ExpandOptions {
   /** Shrink every trial to tiny size (synthetic data, one epoch, narrow nets). */
   smoke?: boolean;
+  /** Refuse a grid of more trials than this (default DEFAULT_MAX_TRIALS); counted before anything is expanded. */
+  maxTrials?: number;
 }
 
 export function expandStudy(study: LoadedStudy, opts: ExpandOptions = {}): TrialSpec[] {
   const {config, locate, file} = study;
   const raw = rawSections(study);
-  const issues: ConfigIssue[] = [];
-  const factors: {assignments: Assignment[]}[] = [];
-  const sweep = config.sweep as Record<string, unknown>;
-  for (const [axis, values] of Object.entries(sweep)) {
-    if (axis === 'zip' || axis === 'exclude' || values === undefined) continue;
-    factors.push({assignments: (values as unknown[]).map((v) => ({[axis]: v}))});
-  }
-  (config.sweep.zip ?? []).forEach((group, gi) => {
+  const issues = checkSweepShape(study);
+  const factors: Assignment[][] = [];
+  for (const [axis, values] of plainAxes(config.sweep)) factors.push(values.map((v) => ({[axis]: v})));
+  for (const group of config.sweep.zip ?? []) {
     const axes = Object.entries(group);
-    const lengths = new Set(axes.map(([, vs]) => vs.length));
-    if (lengths.size > 1) {
-      issues.push({
-        path: `sweep.zip[${gi}]`,
-        message: `axes that vary together need the same number of values; received ${axes.map(([a, vs]) => `${a}: ${vs.length}`).join(', ')}`,
-        ...locate(['sweep', 'zip', gi]),
-      });
-      return;
-    }
-    const n = axes[0]?.[1].length ?? 0;
-    factors.push({assignments: Array.from({length: n}, (_, i) => Object.fromEntries(axes.map(([a, vs]) => [a, vs[i]])))});
-  });
+    if (axes.length === 0 || new Set(axes.map(([, vs]) => vs.length)).size > 1) continue; // reported above
+    factors.push(Array.from({length: axes[0][1].length}, (_, i) => Object.fromEntries(axes.map(([a, vs]) => [a, vs[i]]))));
+  }
+  // Count before expanding: a typo such as a 50-value axis must not make `plan` run for minutes.
+  const maxTrials = opts.maxTrials ?? DEFAULT_MAX_TRIALS;
+  const sizes = factors.map((f) => BigInt(f.length));
+  const total = sizes.reduce((a, b) => a * b, 1n) * BigInt(config.seeds.length);
+  if (total > BigInt(maxTrials)) {
+    const shape = [...sizes.map(String), ...(sizes.length ? [] : ['1'])].join(' x ');
+    const excluded = config.sweep.exclude?.length ? ', before the exclude rules drop any' : '';
+    issues.push({
+      path: 'sweep',
+      message:
+        `the grid has ${count(total)} trials (${shape} cells x ${config.seeds.length} seed(s)${excluded}), more than the limit of ${count(maxTrials)}; ` +
+        `sweep fewer values or seeds, or raise the limit with --max-trials ${total}`,
+      ...(locate(['sweep']) ?? locate(['seeds'])),
+    });
+  }
   if (issues.length) throw new ConfigError(file, issues);
 
   let cells: Assignment[] = [{}];
-  for (const f of factors) cells = cells.flatMap((c) => f.assignments.map((a) => ({...c, ...a})));
+  for (const f of factors) cells = cells.flatMap((c) => f.map((a) => ({...c, ...a})));
   const rules = config.sweep.exclude ?? [];
-  cells = cells.filter((cell) => !rules.some((rule) => Object.entries(rule).every(([k, v]) => k in cell && deepEqual(cell[k], v))));
+  const matched = rules.map(() => false);
+  cells = cells.filter((cell) => {
+    let keep = true;
+    rules.forEach((rule, i) => {
+      if (Object.entries(rule).every(([k, v]) => k in cell && deepEqual(cell[k], v))) [matched[i], keep] = [true, false];
+    });
+    return keep;
+  });
+  matched.forEach((hit, i) => {
+    if (!hit) {
+      issues.push({
+        path: `sweep.exclude[${i}]`,
+        message: 'this rule matches no cell of the grid (its values never occur together), so it drops nothing; fix its values or remove it',
+        ...locate(['sweep', 'exclude', i]),
+      });
+    }
+  });
+  if (issues.length) throw new ConfigError(file, issues);
   if (cells.length === 0) {
     throw new ConfigError(file, [{path: 'sweep.exclude', message: 'the exclude rules drop every cell of the grid; nothing would run', ...locate(['sweep', 'exclude'])}]);
   }
@@ -86,6 +110,88 @@ export function expandStudy(study: LoadedStudy, opts: ExpandOptions = {}): Trial
   }
   if (issues.length) throw new ConfigError(file, dedupeByMessage(issues));
   return trials;
+}
+
+/** The plain axes of a sweep (not zip groups, not exclude rules), with their values. */
+function plainAxes(sweep: StudyConfig['sweep']): [string, unknown[]][] {
+  return Object.entries(sweep as Record<string, unknown>).filter(
+    (e): e is [string, unknown[]] => e[0] !== 'zip' && e[0] !== 'exclude' && Array.isArray(e[1]),
+  );
+}
+
+/** 1280000 -> "1,280,000". */
+function count(n: number | bigint): string {
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * Mistakes in the shape of a sweep, found before anything is expanded: zip groups that are empty or of
+ * unequal length, values listed twice (a cell would run twice, or hide a typo), a key swept in two places
+ * (one would silently override the other), and exclude rules that can never match.
+ */
+function checkSweepShape(study: LoadedStudy): ConfigIssue[] {
+  const {config, locate} = study;
+  const issues: ConfigIssue[] = [];
+  const at = (path: (string | number)[], message: string) => issues.push({path: dotted(path), message, ...locate(path)});
+  /** Where each axis is swept, as a path to its value list. */
+  const places = new Map<string, (string | number)[][]>();
+  const place = (axis: string, path: (string | number)[]) => places.set(axis, [...(places.get(axis) ?? []), path]);
+
+  for (const [axis, values] of plainAxes(config.sweep)) {
+    place(axis, ['sweep', axis]);
+    const first = new Map<string, number>();
+    values.forEach((v, i) => {
+      const k = canonicalJson(v);
+      const j = first.get(k);
+      if (j === undefined) first.set(k, i);
+      else at(['sweep', axis, i], `${JSON.stringify(v)} is listed twice (also at [${j}]); each value is one cell of the grid: remove the repeat`);
+    });
+  }
+  (config.sweep.zip ?? []).forEach((group, gi) => {
+    const axes = Object.entries(group);
+    if (axes.length === 0) return at(['sweep', 'zip', gi], 'a zip group needs at least one axis with its values');
+    for (const [axis] of axes) place(axis, ['sweep', 'zip', gi, axis]);
+    if (new Set(axes.map(([, vs]) => vs.length)).size > 1) {
+      return at(['sweep', 'zip', gi], `axes that vary together need the same number of values; received ${axes.map(([a, vs]) => `${a}: ${vs.length}`).join(', ')}`);
+    }
+    const first = new Map<string, number>();
+    axes[0][1].forEach((_, i) => {
+      const point = axes.map(([, vs]) => vs[i]);
+      const k = canonicalJson(point);
+      const j = first.get(k);
+      if (j === undefined) return first.set(k, i);
+      const shown = axes.map(([a], n) => `${a}=${JSON.stringify(point[n])}`).join(', ');
+      at(['sweep', 'zip', gi, axes[0][0], i], `point ${i} (${shown}) repeats point ${j}; each point is one cell of the grid: remove the repeat`);
+    });
+  });
+
+  const axes = [...places.keys()];
+  for (const [axis, paths] of places) {
+    if (paths.length > 1) at(paths[1], `${axis} is swept twice (also at ${dotted(paths[0])}); one would silently override the other: keep one`);
+    const outer = axes.find((other) => axis.startsWith(`${other}.`));
+    if (outer) at(paths[0], `${axis} lies inside ${outer}, which is swept too; one would silently override the other: sweep one of them`);
+  }
+
+  (config.sweep.exclude ?? []).forEach((rule, ri) => {
+    for (const [key, value] of Object.entries(rule)) {
+      const path = ['sweep', 'exclude', ri, key];
+      if (!places.has(key)) {
+        at(path, `${key} is not swept, so this rule can never match; exclude rules name swept axes${axes.length ? ` (${axes.join(', ')})` : ''}`);
+        continue;
+      }
+      const values = valuesOf(config.sweep, key);
+      if (!values.some((v) => deepEqual(v, value))) {
+        at(path, `${JSON.stringify(value)} is not among the values of ${key} (${values.map((v) => JSON.stringify(v)).join(', ')}), so this rule can never match`);
+      }
+    }
+  });
+  return issues;
+}
+
+/** Every value an axis takes, wherever it is swept. */
+function valuesOf(sweep: StudyConfig['sweep'], axis: string): unknown[] {
+  const plain = plainAxes(sweep).find(([a]) => a === axis)?.[1] ?? [];
+  return [...plain, ...(sweep.zip ?? []).flatMap((g) => g[axis] ?? [])];
 }
 
 interface Sections {
@@ -138,6 +244,17 @@ function validateCell(
   const model = check(modelConfigSchema, s.model, 'model');
   const train = check(trainSchema, s.train, 'train');
   if (issues.length > before || !dataset || !model || !train) return undefined;
+  // The trainer would quietly shrink such a batch to the whole split (one step per epoch).
+  const trainSize = datasetInfo(dataset).trainSize;
+  if (train.batch_size > trainSize) {
+    const axis = ['train.batch_size', 'dataset.train_size', 'dataset.name'].find((k) => k in cell);
+    issues.push({
+      path: 'train.batch_size',
+      message: `batch_size=${train.batch_size} is larger than the training split (${trainSize} images), so every epoch would be one step over the whole split; use batch_size <= ${trainSize}${label}`,
+      ...((axis ? sweepPosition(study, axis, cell[axis]) : undefined) ?? study.locate(['train', 'batch_size']) ?? study.locate(['dataset', 'train_size']) ?? study.locate(['train']) ?? {}),
+    });
+    return undefined;
+  }
   return {dataset, model, train};
 }
 

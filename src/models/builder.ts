@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {batchNormInfer, batchNormTrain, conv2d} from '../engine/ops';
 import {networkLayout, type BlockDef, type BnDef, type ConvDef, type NetworkDef, type ShortcutDef} from './layout';
+import {hashSeed} from '../seed';
 import type {ModelSpec} from './spec';
 import type {ApplyOptions, InputShape, Model} from './types';
 
@@ -14,16 +15,8 @@ export const BN_MOMENTUM = 0.1;
 export const BN_EPS = 1e-5;
 
 export interface BuildOptions {
-  /** Seeds every initialiser (each layer gets its own seed derived from this and its index). */
+  /** Seeds every initialiser (each layer gets its own seed, hashed from this and its index). */
   seed: number;
-}
-
-/** A 32-bit mix of (seed, index): independent streams for the layers of one model. */
-export function deriveSeed(seed: number, index: number): number {
-  let h = (Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** tfjs variable names are global; keys stay stable, names get a per-build prefix. */
@@ -52,14 +45,17 @@ class ResNet implements Model {
   }
 
   private nextSeed(): number {
-    return deriveSeed(this.seed, this.initIndex++);
+    return hashSeed(this.seed, 'init', this.initIndex++);
   }
 
   private createConv(c: ConvDef): void {
     // He et al. 2015 normal initialisation, fan-out mode as torchvision: std = sqrt(2 / (k * k * out)).
     const std = Math.sqrt(2 / (c.kernel * c.kernel * c.outChannels));
     const shape: [number, number, number, number] = [c.kernel, c.kernel, c.inChannels / c.groups, c.outChannels];
-    this.add(this.trainable, `${c.name}.weight`, tf.randomNormal(shape, 0, std, 'float32', this.nextSeed()), true);
+    // The initialiser's seed is drawn either way, so zero-init leaves every other layer's weights unchanged.
+    const weight = tf.randomNormal(shape, 0, std, 'float32', this.nextSeed());
+    this.add(this.trainable, `${c.name}.weight`, c.zeroInit ? tf.zerosLike(weight) : weight, true);
+    if (c.zeroInit) weight.dispose();
     if (c.bias) this.add(this.trainable, `${c.name}.bias`, tf.zeros([c.outChannels]), true);
   }
 
@@ -157,7 +153,7 @@ class ResNet implements Model {
     out = tf.relu(this.bn(out, block.bns[1], opts.training));
     if (opts.training && block.dropout > 0) {
       // One mask stream per block, all fixed by the step's seed.
-      const seed = opts.seed === undefined ? undefined : deriveSeed(opts.seed, index);
+      const seed = opts.seed === undefined ? undefined : hashSeed(opts.seed, 'dropout', index);
       out = tf.dropout(out, block.dropout, undefined, seed) as tf.Tensor4D;
     }
     out = this.conv(out, block.convs[1]);

@@ -23,6 +23,11 @@ export const modelConfigObject = z
     depth: z.number().int().positive().optional(),
     /** Blocks per stage; an alternative to depth (both given: they must agree). */
     stages: z.array(z.number().int().positive()).min(1).optional(),
+    /** First-stage planes before widening (ResNeXt-29: 64); default the family's (cifar 16, imagenet 64). */
+    planes: z.number().int().positive().optional(),
+    /** WRN's widening factor k: every stage's planes x k. */
+    widen_factor: z.number().positive().optional(),
+    /** The former name of widen_factor, accepted where it cannot mean anything else (not on bottleneck blocks). */
     width: z.number().positive().optional(),
     stem_width: z.number().int().positive().optional(),
     cardinality: z.number().int().positive().optional(),
@@ -44,7 +49,8 @@ export interface ModelConfig {
   block: ModelSpec['block'];
   depth: number;
   stages: number[];
-  width: number;
+  planes: number;
+  widen_factor: number;
   stem_width: number;
   cardinality: number;
   base_width: number;
@@ -57,7 +63,7 @@ export interface ModelConfig {
 
 /** Defaults of a config that names nothing: He et al.'s ResNet-20 with option A shortcuts. */
 export const MODEL_DEFAULTS = {
-  family: 'cifar', block: 'basic', width: 1, cardinality: 1, base_width: 64,
+  family: 'cifar', block: 'basic', widen_factor: 1, cardinality: 1, base_width: 64,
   residual: true, batch_norm: true, dropout: 0, zero_init_residual: false,
 } as const;
 
@@ -101,7 +107,8 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
   }
 
   const source = {} as Record<Key, Source>;
-  const raw = cfg as Record<string, unknown>;
+  // `width` is read as widen_factor where that is its only meaning (checked below, once the block is known).
+  const raw: Record<string, unknown> = {...cfg, widen_factor: cfg.widen_factor ?? cfg.width};
   const pick = <K extends Key>(key: K, fallback: () => ModelConfig[K] | undefined): ModelConfig[K] => {
     if (raw[key] !== undefined) {
       source[key] = 'config';
@@ -119,7 +126,8 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
 
   const family = pick('family', () => MODEL_DEFAULTS.family);
   const block = pick('block', () => MODEL_DEFAULTS.block);
-  const width = pick('width', () => MODEL_DEFAULTS.width);
+  const widenFactor = pick('widen_factor', () => MODEL_DEFAULTS.widen_factor);
+  const planes = pick('planes', () => FAMILY_INFO[family].firstPlanes);
   const cardinality = pick('cardinality', () => MODEL_DEFAULTS.cardinality);
   const baseWidth = pick('base_width', () => MODEL_DEFAULTS.base_width);
   const residual = pick('residual', () => MODEL_DEFAULTS.residual);
@@ -129,12 +137,12 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
   const shortcut = pick('shortcut', () => conventionalShortcut(family, block));
   // The family's stem, but never wider than the first stage (fractional widths keep option A possible).
   const stemWidth = pick('stem_width', () =>
-    Math.max(1, Math.min(FAMILY_INFO[family].stemWidth, stageOutChannels({family, width, block}, 0))));
+    Math.max(1, Math.min(FAMILY_INFO[family].stemWidth, stageOutChannels({planes, widenFactor, block}, 0))));
   const givenStages = pick('stages', () => undefined) as number[] | undefined;
   const givenDepth = pick('depth', () => (givenStages ? undefined : DEFAULT_DEPTH[family][block]));
 
   const values: Record<string, unknown> = {
-    family, block, width, cardinality, base_width: baseWidth, residual, batch_norm: batchNorm, dropout,
+    family, block, planes, widen_factor: widenFactor, cardinality, base_width: baseWidth, residual, batch_norm: batchNorm, dropout,
     zero_init_residual: zeroInit, shortcut, stem_width: stemWidth, stages: givenStages, depth: givenDepth,
   };
   /** `depth=21`, or `depth=27 (from preset wrn-27-10)` when the value is the preset's. */
@@ -143,11 +151,24 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
   /** The path of the first of `keys` that the config sets, else of the preset that set it. */
   const pathOf = (...keys: Key[]): (string | number)[] => {
     const given = keys.find((k) => source[k] === 'config');
+    if (given === 'widen_factor' && cfg.widen_factor === undefined) return ['width'];
     if (given) return [given];
     if (keys.some((k) => source[k] === 'preset')) return ['preset'];
     return [keys[0]];
   };
   const fail = (path: (string | number)[], message: string) => issues.push({path, message});
+
+  if (cfg.width !== undefined) {
+    if (cfg.widen_factor !== undefined) {
+      fail(['width'], `width is the former name of widen_factor; give widen_factor only; received width=${cfg.width}, widen_factor=${cfg.widen_factor}`);
+    } else if (block === 'bottleneck') {
+      fail(
+        ['width'],
+        `width is ambiguous on bottleneck blocks; did you mean widen_factor (WRN's k: every stage's planes x k), ` +
+          `planes (the first stage's planes: 64 in ResNeXt-29) or base_width (ResNeXt's bottleneck width d)? received width=${cfg.width}`,
+      );
+    }
+  }
 
   const rule = DEPTH_RULES[family][block];
   if (!rule) fail(pathOf('block', 'family'), `${block} blocks (WRN) are built for the cifar family; ${received('family', 'block')}`);
@@ -183,18 +204,18 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
   }
 
   // Widths that round to nothing (tiny multipliers, or base widths too small for the planes).
-  const planes = Math.round(FAMILY_INFO[family].firstPlanes * width);
-  if (planes < 1) {
-    fail(pathOf('width'), `width leaves the first stage without channels (${FAMILY_INFO[family].firstPlanes} x width < 0.5); ${received('width')}`);
-  } else if (block === 'bottleneck' && bottleneckWidth({family, width, baseWidth, cardinality}, 0) < 1) {
+  const firstPlanes = stagePlanes({planes, widenFactor}, 0);
+  if (firstPlanes < 1) {
+    fail(pathOf('widen_factor', 'planes'), `widen_factor leaves the first stage without channels (planes x widen_factor < 0.5); ${received('planes', 'widen_factor')}`);
+  } else if (block === 'bottleneck' && bottleneckWidth({planes, widenFactor, baseWidth, cardinality}, 0) < 1) {
     fail(
-      pathOf('base_width', 'width'),
-      `bottleneck groups would be empty in the first stage (int(${planes} planes x base_width / 64) = 0); ${received('base_width', 'width')}`,
+      pathOf('base_width', 'widen_factor', 'planes'),
+      `bottleneck groups would be empty in the first stage (int(${firstPlanes} planes x base_width / 64) = 0); ${received('base_width', 'planes', 'widen_factor')}`,
     );
   }
 
-  const firstOut = stageOutChannels({family, width, block}, 0);
-  if (residual && shortcut === 'A' && planes >= 1 && stemWidth > firstOut) {
+  const firstOut = stageOutChannels({planes, widenFactor, block}, 0);
+  if (residual && shortcut === 'A' && firstPlanes >= 1 && stemWidth > firstOut) {
     fail(
       pathOf('stem_width', 'shortcut'),
       `shortcut A zero-pads channels and cannot drop them: the stem's ${stemWidth} filters exceed the first stage's ${firstOut} channels; ` +
@@ -204,7 +225,7 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
 
   if (issues.length || !stages) return {issues};
   const spec: ModelSpec = {
-    family, block, stages, depth: depthOf(rule!, stages), width, stemWidth, cardinality, baseWidth,
+    family, block, stages, depth: depthOf(rule!, stages), planes, widenFactor, stemWidth, cardinality, baseWidth,
     residual, batchNorm, shortcut, dropout, zeroInitResidual: zeroInit,
   };
   return {spec, issues};
@@ -213,8 +234,8 @@ export function checkModelConfig(cfg: ModelConfigInput): {spec?: ModelSpec; issu
 /** Resolved spec -> explicit config (snake_case YAML keys). */
 export function specToConfig(spec: ModelSpec): ModelConfig {
   return {
-    family: spec.family, block: spec.block, depth: spec.depth, stages: spec.stages.slice(), width: spec.width,
-    stem_width: spec.stemWidth, cardinality: spec.cardinality, base_width: spec.baseWidth, residual: spec.residual,
+    family: spec.family, block: spec.block, depth: spec.depth, stages: spec.stages.slice(), planes: spec.planes,
+    widen_factor: spec.widenFactor, stem_width: spec.stemWidth, cardinality: spec.cardinality, base_width: spec.baseWidth, residual: spec.residual,
     batch_norm: spec.batchNorm, shortcut: spec.shortcut, dropout: spec.dropout, zero_init_residual: spec.zeroInitResidual,
   };
 }
@@ -244,15 +265,15 @@ export function resolveModelSpec(cfg: ModelConfigInput | ModelConfig): ModelSpec
   return spec;
 }
 
-/** Planes in the first stage of a smoke net at width 1. */
+/** Planes in the first stage of a smoke net made from a net of the family's default planes. */
 const SMOKE_PLANES = 4;
 
 /**
  * The same architecture shrunk so that a `--smoke` run of any study trains in seconds: same family,
  * block, depth, stages, cardinality, shortcut, residual, batch norm, dropout and zero-init; only
  * channel counts change:
- *  - width: the first stage gets 4 x sqrt(width) planes (width 1 -> 4 channels, WRN k=10 -> 13), so
- *    nets that were wider stay wider and the cells of a width sweep stay distinct, yet all are tiny;
+ *  - planes: the first stage gets 4 x sqrt(its planes / the family's default planes), at widen_factor 1
+ *    (ResNet-20 -> 4 planes, WRN-16-10 -> 13, ResNeXt-29 -> 8), so nets that were wider stay wider and the cells of a width sweep stay distinct, yet all are tiny;
  *  - stem: 4 filters (fewer if the first stage has fewer channels);
  *  - bottlenecks: the group width d of the first stage becomes round(sqrt(d) / 2) (at least 1) with the
  *    cardinality kept, so ResNeXt-29 8x64d becomes 8 groups of 4 channels and ResNeXt-50 32x4d 32 groups of 1.
@@ -262,7 +283,7 @@ export function smokeModelConfig(cfg: ModelConfigInput | ModelConfig): ModelConf
   const spec = resolveModelSpec(cfg);
   const first = FAMILY_INFO[spec.family].firstPlanes;
   const planes = Math.max(1, Math.round(SMOKE_PLANES * Math.sqrt(stagePlanes(spec, 0) / first)));
-  const smoke: ModelSpec = {...spec, width: planes / first};
+  const smoke: ModelSpec = {...spec, planes, widenFactor: 1};
   // Option A cannot narrow the channels, so the stem never exceeds the first stage.
   smoke.stemWidth = Math.min(SMOKE_PLANES, stageOutChannels(smoke, 0));
   if (spec.block === 'bottleneck') {

@@ -15,4 +15,4 @@ export {
 } from './config';
 export {networkLayout, type BlockDef, type BnDef, type ConvDef, type NetworkDef, type ShortcutDef} from './layout';
 export {accountModel, countMacs, countParams, outputSize, type Accounting} from './accounting';
-export {BN_EPS, BN_MOMENTUM, buildModel, deriveSeed, type BuildOptions} from './builder';
+export {BN_EPS, BN_MOMENTUM, buildModel, type BuildOptions} from './builder';

@@ -18,13 +18,15 @@ export interface ConvDef {
   outChannels: number;
   groups: number;
   bias: boolean;
+  /** The weight starts at 0 (the last convolution of a pre-activation branch, when zero-init is asked for). */
+  zeroInit: boolean;
 }
 
 export interface BnDef {
   /** `stage2.block3.bn1`; variables `<name>.gamma`, `<name>.beta`, state `<name>.running_mean`, `<name>.running_var`. */
   name: string;
   channels: number;
-  /** gamma starts at 0 (the last BN of a residual branch, when zero-init is asked for). */
+  /** gamma starts at 0 (the last BN of a post-activation residual branch, when zero-init is asked for). */
   zeroInit: boolean;
 }
 
@@ -72,7 +74,7 @@ export interface NetworkDef {
 }
 
 function conv(name: string, inChannels: number, outChannels: number, kernel: number, stride: number, bias: boolean, groups = 1): ConvDef {
-  return {name, kernel, stride, pad: (kernel - 1) / 2, inChannels, outChannels, groups, bias};
+  return {name, kernel, stride, pad: (kernel - 1) / 2, inChannels, outChannels, groups, bias, zeroInit: false};
 }
 
 function shortcutFor(spec: ModelSpec, name: string, inChannels: number, outChannels: number, stride: number): ShortcutDef {
@@ -91,6 +93,12 @@ function shortcutFor(spec: ModelSpec, name: string, inChannels: number, outChann
   return {kind: 'projection', conv: projection, ...(withBn ? {bn: {name: `${name}.shortcut.bn`, channels: outChannels, zeroInit: false}} : {})};
 }
 
+/**
+ * Zero-init of a residual branch (Goyal et al. 2017; timm `zero_init_last`) sets the branch's last parameter
+ * to 0 so that every block starts as its shortcut. Post-activation branches end with BN: its gamma. A
+ * pre-activation branch ends with a convolution, and its last BN sits before a ReLU: a zero gamma there
+ * would output relu(0) = 0 with zero gradient, and the branch would never learn. There: the last convolution.
+ */
 function bns(spec: ModelSpec, name: string, channels: number[], zeroLast: boolean): BnDef[] {
   if (!spec.batchNorm) return [];
   return channels.map((c, i) => ({name: `${name}.bn${i + 1}`, channels: c, zeroInit: zeroLast && i === channels.length - 1}));
@@ -122,9 +130,9 @@ function blockDef(spec: ModelSpec, name: string, stage: number, inChannels: numb
     }
     case 'preact': {
       // Zagoruyko & Komodakis 2016 Fig. 1d: BN-ReLU-conv3x3 (stride here) - dropout - BN-ReLU-conv3x3.
-      const convs = [conv(`${name}.conv1`, inChannels, planes, 3, stride, bias), conv(`${name}.conv2`, planes, planes, 3, 1, bias)];
+      const convs = [conv(`${name}.conv1`, inChannels, planes, 3, stride, bias), {...conv(`${name}.conv2`, planes, planes, 3, 1, bias), zeroInit: zero}];
       return {
-        ...base, outChannels: planes, convs, bns: bns(spec, name, [inChannels, planes], zero),
+        ...base, outChannels: planes, convs, bns: bns(spec, name, [inChannels, planes], false),
         shortcut: shortcutFor(spec, name, inChannels, planes, stride), dropout: spec.dropout,
       };
     }

@@ -3,6 +3,7 @@
  * YAML keys) that fields given next to it override, as timm spreads `dict(model_args, **kwargs)`.
  * Their parameter counts are pinned against the papers' tables in test/models/accounting.test.ts.
  */
+import {closest} from '../errors';
 import type {Family} from './spec';
 import {FAMILY_INFO} from './spec';
 
@@ -11,7 +12,8 @@ export interface PresetFields {
   family?: Family;
   block?: 'basic' | 'bottleneck' | 'preact';
   depth?: number;
-  width?: number;
+  planes?: number;
+  widen_factor?: number;
   stem_width?: number;
   cardinality?: number;
   base_width?: number;
@@ -53,18 +55,19 @@ interface Pattern {
  */
 const PATTERNS: Pattern[] = [
   {
-    // Zagoruyko & Komodakis 2016: WRN-d-k, pre-activation basic blocks, projection where the width changes.
+    // Zagoruyko & Komodakis 2016: WRN-d-k, pre-activation basic blocks with widening factor k (16k/32k/64k
+    // planes), projection where the width changes.
     form: 'wrn-D-K',
     regex: /^wrn-(\d+)-(\d+)$/,
-    build: (m) => ({family: 'cifar', block: 'preact', depth: Number(m[1]), width: Number(m[2]), shortcut: 'B'}),
+    build: (m) => ({family: 'cifar', block: 'preact', depth: Number(m[1]), widen_factor: Number(m[2]), shortcut: 'B'}),
   },
   {
-    // Xie et al. 2017 §5 (CIFAR): 64-filter stem, bottleneck outputs 256/512/1024 (planes 64/128/256 = width 4),
-    // cardinality C and bottleneck width d in the first stage.
+    // Xie et al. 2017 §5 (CIFAR): 64-filter stem, the bottleneck template [1x1, 64; 3x3, 64; 1x1, 256] (planes 64,
+    // doubled per stage: outputs 256/512/1024), cardinality C and bottleneck width d in the first stage.
     form: 'resnext29-CxDd',
     regex: /^resnext29-(\d+)x(\d+)d$/,
     build: (m) => ({
-      family: 'cifar', block: 'bottleneck', depth: 29, width: 4, stem_width: 64,
+      family: 'cifar', block: 'bottleneck', depth: 29, planes: 64, stem_width: 64,
       cardinality: Number(m[1]), base_width: Number(m[2]), shortcut: 'B',
     }),
   },
@@ -116,29 +119,9 @@ export function presetInput(name: string): {input: {height: number; width: numbe
   return {input: {...info.input}, classes: info.classes};
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({length: b.length + 1}, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = row[j];
-      row[j] = next;
-    }
-  }
-  return row[b.length];
-}
-
-/** The closest known name, when it is close enough to be a typo. */
+/** The known name a mistyped one most likely means (`resnet-20` -> `resnet20`, `WRN-28-10` -> `wrn-28-10`). */
 export function suggestPreset(name: string): string | undefined {
   const lower = name.toLowerCase();
-  if (lookupPreset(lower)) return lower;
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of PRESET_NAMES) {
-    const d = editDistance(lower, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
+  if (lower !== name && lookupPreset(lower)) return lower;
+  return closest(name, PRESET_NAMES);
 }

@@ -3,9 +3,9 @@
  * together (depth <-> blocks per stage, channel widths per stage). Pure data: no tensors here.
  *
  * Families:
- *  - cifar: He et al. 2016 §4.2 — 3x3 stem, three stages of 16/32/64 planes (x width), strides 1/2/2.
+ *  - cifar: He et al. 2016 §4.2 — 3x3 stem, three stages of 16/32/64 planes (x k), strides 1/2/2.
  *    Also the Wide ResNets (Zagoruyko & Komodakis 2016, pre-activation blocks, depth 6n+4) and
- *    ResNeXt-29 (Xie et al. 2017 §5, 64-filter stem, bottleneck outputs 256/512/1024).
+ *    ResNeXt-29 (Xie et al. 2017 §5: 64-filter stem, 64/128/256 planes, bottleneck outputs 256/512/1024).
  *  - imagenet: He et al. 2016 Table 1 — 7x7/2 stem + 3x3/2 max-pool, four stages of 64/128/256/512 planes.
  */
 
@@ -25,8 +25,10 @@ export interface ModelSpec {
   stages: number[];
   /** Layer count in the papers' convention (derived from stages; see DEPTH_RULES). */
   depth: number;
-  /** Multiplier of the planes per stage (WRN's k). */
-  width: number;
+  /** Planes of the first stage before widening (doubled at every later stage); the family's 16 or 64, ResNeXt-29's 64. */
+  planes: number;
+  /** Widening factor k of Zagoruyko & Komodakis 2016 §2: every stage's planes x k (fractions allowed). */
+  widenFactor: number;
   /** Filters of the stem convolution. */
   stemWidth: number;
   /** Groups of the bottleneck's 3x3 convolution (ResNeXt's C). */
@@ -44,7 +46,7 @@ export interface ModelSpec {
 }
 
 export interface FamilyInfo {
-  /** Planes of the first stage at width 1. */
+  /** Planes of the first stage unless `planes` says otherwise. */
   firstPlanes: number;
   stageCount: number;
   stemWidth: number;
@@ -100,13 +102,13 @@ export function stagesForDepth(rule: DepthRule, stageCount: number, depth: numbe
   return Number.isInteger(n) && n >= 1 ? Array(stageCount).fill(n) : undefined;
 }
 
-/** Planes of stage i (0-based): the first stage's planes, doubled at every stage. */
-export function stagePlanes(spec: Pick<ModelSpec, 'family' | 'width'>, i: number): number {
-  return Math.round(FAMILY_INFO[spec.family].firstPlanes * spec.width) * 2 ** i;
+/** Planes of stage i (0-based): the first stage's planes x k, doubled at every stage. */
+export function stagePlanes(spec: Pick<ModelSpec, 'planes' | 'widenFactor'>, i: number): number {
+  return Math.round(spec.planes * spec.widenFactor) * 2 ** i;
 }
 
 /** Output channels of the blocks of stage i. */
-export function stageOutChannels(spec: Pick<ModelSpec, 'family' | 'width' | 'block'>, i: number): number {
+export function stageOutChannels(spec: Pick<ModelSpec, 'planes' | 'widenFactor' | 'block'>, i: number): number {
   return stagePlanes(spec, i) * (spec.block === 'bottleneck' ? BOTTLENECK_EXPANSION : 1);
 }
 
@@ -114,12 +116,17 @@ export function stageOutChannels(spec: Pick<ModelSpec, 'family' | 'width' | 'blo
  * Channels of the grouped 3x3 convolution of a bottleneck in stage i, as torchvision computes it:
  * `int(planes * base_width / 64) * groups` — ResNeXt's C x d, with d doubling per stage (Xie et al. 2017 Table 1).
  */
-export function bottleneckWidth(spec: Pick<ModelSpec, 'family' | 'width' | 'baseWidth' | 'cardinality'>, i: number): number {
+export function bottleneckWidth(spec: Pick<ModelSpec, 'planes' | 'widenFactor' | 'baseWidth' | 'cardinality'>, i: number): number {
   return Math.floor((stagePlanes(spec, i) * spec.baseWidth) / 64) * spec.cardinality;
 }
 
 function fmt(x: number): string {
   return String(Number(x.toPrecision(6)));
+}
+
+/** First-stage planes of the papers' nets: ResNeXt-29's 64 (Xie et al. 2017 §5) for grouped CIFAR bottlenecks, else the family's. */
+export function standardPlanes(family: Family, block: BlockKind, cardinality: number): number {
+  return family === 'cifar' && block === 'bottleneck' && cardinality > 1 ? 64 : FAMILY_INFO[family].firstPlanes;
 }
 
 /** The conventional shortcut of a layout: option A for He et al.'s CIFAR nets, projections elsewhere. */
@@ -135,15 +142,15 @@ export function conventionalShortcut(family: Family, block: BlockKind): Shortcut
 export function describeModel(spec: ModelSpec): string {
   const resnextCifar = spec.family === 'cifar' && spec.block === 'bottleneck' && spec.cardinality > 1;
   let name: string;
-  if (spec.block === 'preact') name = `WRN-${spec.depth}-${fmt(spec.width)}`;
+  if (spec.block === 'preact') name = `WRN-${spec.depth}-${fmt(spec.widenFactor)}`;
   else if (spec.cardinality > 1) name = `ResNeXt-${spec.depth} ${spec.cardinality}x${bottleneckWidth(spec, 0) / spec.cardinality}d`;
   else if (spec.block === 'bottleneck' && spec.baseWidth !== 64) name = `WRN-${spec.depth}-${fmt(spec.baseWidth / 64)}`;
   else name = `ResNet-${spec.depth}`;
   if (!spec.residual) name = name.startsWith('ResNet-') ? `plain-${spec.depth}` : `plain ${name}`;
 
   const tags: string[] = [];
-  const standardWidth = resnextCifar ? 4 : 1;
-  if (spec.block !== 'preact' && spec.width !== standardWidth) tags.push(`width ${fmt(spec.width)}`);
+  if (spec.block !== 'preact' && spec.widenFactor !== 1) tags.push(`widen_factor ${fmt(spec.widenFactor)}`);
+  if (spec.planes !== standardPlanes(spec.family, spec.block, spec.cardinality)) tags.push(`planes ${spec.planes}`);
   const standardStem = resnextCifar ? 64 : FAMILY_INFO[spec.family].stemWidth;
   if (spec.stemWidth !== standardStem) tags.push(`stem ${spec.stemWidth}`);
   if (spec.residual && spec.shortcut !== conventionalShortcut(spec.family, spec.block)) tags.push(`option ${spec.shortcut}`);

@@ -38,6 +38,17 @@ export function fixed(v: number | null | undefined, digits = 2): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
 }
 
+/** An error stored as a fraction (0.0831), in percent (8.31); null where it is missing or not finite. */
+export function percent(fraction: number | null | undefined): number | null {
+  return fraction === null || fraction === undefined || !Number.isFinite(fraction) ? null : fraction * 100;
+}
+
+/** An error stored as a fraction as text: 0.0831 -> "8.31%"; `missing` where there is no finite value. */
+export function percentText(fraction: number | null | undefined, missing = '—'): string {
+  const p = percent(fraction);
+  return p === null ? missing : `${p.toFixed(2)}%`;
+}
+
 /** "8.75 ± 0.21 (n=3)"; with one value "8.75 (n=1)" — never a ±0 that would pretend to know the spread. */
 export function summaryCell(s: Summary | null | undefined, digits = 2): string {
   if (!s) return '—';

@@ -9,7 +9,6 @@
  */
 import type {Db, TrialStatus} from '../store/db';
 import {
-  closest,
   emptyCounts,
   epochsOfSweep,
   resolveSweep,
@@ -20,9 +19,10 @@ import {
   type TrialRow,
   type VariantValue,
 } from '../store/queries';
-import {UsageError} from '../errors';
+import {closest, UsageError} from '../errors';
 import {compareSeeds, summarize, type Difference, type SeedValue, type Summary} from './stats';
 import {METRICS, type Metric} from './metrics';
+import {percent} from './format';
 
 export {METRICS, type Metric};
 
@@ -161,11 +161,6 @@ function finite(v: number | null | undefined): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-function pct(v: number | null | undefined): number | null {
-  const f = finite(v);
-  return f === null ? null : f * 100;
-}
-
 /** The epoch count a trial spec asks for (`train.epochs`), if it says. */
 export function plannedEpochs(spec: unknown): number | null {
   const train = (spec as {train?: {epochs?: unknown}} | null)?.train;
@@ -228,9 +223,9 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     startedAt: t.startedAt,
     finishedAt: t.finishedAt,
     values: {
-      final_test_err: pct(last?.testErr),
+      final_test_err: percent(last?.testErr),
       best_test_err: tests.length > 0 ? Math.min(...tests) * 100 : null,
-      final_train_err: pct(last?.trainErr),
+      final_train_err: percent(last?.trainErr),
       final_test_loss: finite(last?.testLoss),
       final_train_loss: finite(last?.trainLoss),
       time,
@@ -238,8 +233,8 @@ export function trialResult(t: TrialRow, epochs: EpochRow[]): TrialResult {
     },
     curve: epochs.map((e) => ({
       epoch: e.epoch,
-      trainErr: pct(e.trainErr),
-      testErr: pct(e.testErr),
+      trainErr: percent(e.trainErr),
+      testErr: percent(e.testErr),
       trainLoss: finite(e.trainLoss),
       testLoss: finite(e.testLoss),
     })),

@@ -17,7 +17,7 @@ import {
   type VariantValue,
 } from '../store/queries';
 import {plannedEpochs, variantLabel} from './model';
-import {age, dateTime, duration, fixed} from './format';
+import {age, dateTime, duration, fixed, percent} from './format';
 import {renderTerminal, type TextTable} from './render';
 
 export interface RunningTrialStatus {
@@ -81,10 +81,6 @@ export interface StatusOptions {
   now?: number;
 }
 
-function pct(v: number | null): number | null {
-  return v !== null && Number.isFinite(v) ? v * 100 : null;
-}
-
 function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, detail: boolean): SweepStatus {
   const trials = trialsOfSweep(db, s.id);
   const perTrial = epochCountsByTrial(db, s.id);
@@ -117,7 +113,7 @@ function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, det
       owner: t.owner,
       epoch: e?.epoch ?? null,
       plannedEpochs: plannedEpochs(t.spec),
-      last: e ? {trainErr: pct(e.trainErr), testErr: pct(e.testErr), trainLoss: e.trainLoss, imagesPerSec: e.imagesPerSec} : null,
+      last: e ? {trainErr: percent(e.trainErr), testErr: percent(e.testErr), trainLoss: e.trainLoss, imagesPerSec: e.imagesPerSec} : null,
       heartbeatAt: t.heartbeatAt,
       heartbeatAgeMs: t.heartbeatAt === null ? null : Math.max(0, now - t.heartbeatAt),
       startedAt: t.startedAt,

@@ -5,7 +5,7 @@
  */
 import type {Db, TrialStatus} from './db';
 import {TRIAL_STATUSES} from './db';
-import {UsageError} from '../errors';
+import {closest, UsageError} from '../errors';
 
 export interface SweepRow {
   id: number;
@@ -240,36 +240,6 @@ export function trialsWithStatus(db: Db, sweepId: number, status: TrialStatus): 
     .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE sweep_id = ? AND status = ? ORDER BY idx, seed, id`)
     .all(sweepId, status) as RawTrial[];
   return rows.map(toTrial);
-}
-
-/** Levenshtein distance, for "did you mean" on sweep names and keys. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({length: b.length + 1}, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length];
-}
-
-/** The candidate nearest to `word`, if it is near enough to be a likely typo (or `word` is a suffix of it). */
-export function closest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    if (c.endsWith(`.${word}`)) return c;
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 /** Epoch rows and summed epoch seconds per trial of a sweep. */

@@ -21,7 +21,7 @@ function study(dir: string, opts: {seeds?: number[]; depths?: number[]; extraRes
     'study.yaml',
     `name: crash
 dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
-model: {family: cifar, depth: 8, width: 0.5}
+model: {family: cifar, depth: 8, widen_factor: 0.5}
 train: {epochs: ${opts.epochs ?? 2}, batch_size: 16, optimizer: {lr: 0.05}}
 seeds: [${seeds.join(', ')}]
 sweep:

@@ -67,7 +67,7 @@ test('presets can be swept and overridden', () => {
 test('--smoke keeps the grid and shrinks every trial', () => {
   const text = BASE.replace('dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}', 'dataset: {name: fashion-mnist}')
     .replace('train: {epochs: 2, batch_size: 16}', 'train: {epochs: 90, batch_size: 128, schedule: {name: multistep, milestones: [30, 60]}}') +
-    'sweep:\n  model.depth: [20, 56]\n  model.width: [1, 4]\n';
+    'sweep:\n  model.depth: [20, 56]\n  model.widen_factor: [1, 4]\n';
   const full = expand(text);
   const smoke = expand(text, true);
   assert.deepEqual(smoke.map((t) => t.variant), full.map((t) => t.variant));
@@ -79,7 +79,7 @@ test('--smoke keeps the grid and shrinks every trial', () => {
     assert.ok(t.train.batch_size <= 16);
   }
   assert.deepEqual(smoke.map((t) => t.model.depth), [20, 20, 56, 56], 'the architecture is kept');
-  assert.ok(smoke.every((t, i) => t.model.width < full[i].model.width), 'nets are narrower');
+  assert.ok(smoke.every((t, i) => t.model.planes * t.model.widen_factor < full[i].model.planes * full[i].model.widen_factor), 'nets are narrower');
 });
 
 test('the sweep hash ignores resources and names, not content', () => {

@@ -16,7 +16,7 @@ const ENGINE = 'native-cpu' as const;
 function spec(extra = ''): TrialSpec {
   const text = `name: t
 dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 96, test_size: 32, augment: {crop_padding: 1, flip: true}}
-model: {family: cifar, depth: 8, width: 0.5, dropout: 0}
+model: {family: cifar, depth: 8, widen_factor: 0.5, dropout: 0}
 train:
   epochs: 3
   batch_size: 16

@@ -100,11 +100,11 @@ describe('MACs', () => {
     await useCpuBackend();
     const cases: [ModelConfigInput, {height: number; width: number; channels: number}][] = [
       [{preset: 'resnet20', shortcut: 'B'}, {height: 32, width: 32, channels: 3}],
-      [{preset: 'resnet20', shortcut: 'C', width: 0.5}, {height: 17, width: 13, channels: 1}],
+      [{preset: 'resnet20', shortcut: 'C', widen_factor: 0.5}, {height: 17, width: 13, channels: 1}],
       [{preset: 'wrn-16-2'}, {height: 16, width: 16, channels: 3}],
       [{block: 'bottleneck', depth: 11, cardinality: 4, base_width: 32}, {height: 32, width: 32, channels: 3}],
-      [{preset: 'resnet18', width: 0.125}, {height: 64, width: 64, channels: 3}],
-      [{preset: 'resnext50-32x4d', width: 0.125, base_width: 16}, {height: 33, width: 33, channels: 3}],
+      [{preset: 'resnet18', widen_factor: 0.125}, {height: 64, width: 64, channels: 3}],
+      [{preset: 'resnext50-32x4d', widen_factor: 0.125, base_width: 16}, {height: 33, width: 33, channels: 3}],
     ];
     let seen = 0;
     setOpImpls({

@@ -30,18 +30,18 @@ async function snapshot(vars: Map<string, tf.Variable>): Promise<Map<string, Flo
 
 describe('forward and backward of tiny nets of every shape', () => {
   const nets: [string, ModelConfigInput][] = [
-    ['basic, option A', {width: 0.25, depth: 8}],
-    ['basic, option B', {width: 0.25, depth: 8, shortcut: 'B'}],
-    ['basic, option C', {width: 0.25, depth: 8, shortcut: 'C'}],
-    ['plain', {width: 0.25, depth: 14, residual: false}],
-    ['no BN', {width: 0.25, depth: 8, batch_norm: false, shortcut: 'B'}],
-    ['zero-init', {width: 0.25, depth: 8, zero_init_residual: true}],
-    ['bottleneck', {block: 'bottleneck', depth: 11, width: 0.25}],
-    ['bottleneck, cardinality 4', {block: 'bottleneck', depth: 11, width: 0.5, cardinality: 4, base_width: 32}],
-    ['pre-activation with dropout', {block: 'preact', depth: 10, width: 0.5, dropout: 0.3}],
-    ['pre-activation, option A, no BN', {block: 'preact', depth: 10, width: 0.5, shortcut: 'A', batch_norm: false}],
-    ['ImageNet basic', {family: 'imagenet', depth: 18, width: 0.0625}],
-    ['ImageNet ResNeXt', {preset: 'resnext50-32x4d', width: 0.0625, base_width: 16}],
+    ['basic, option A', {widen_factor: 0.25, depth: 8}],
+    ['basic, option B', {widen_factor: 0.25, depth: 8, shortcut: 'B'}],
+    ['basic, option C', {widen_factor: 0.25, depth: 8, shortcut: 'C'}],
+    ['plain', {widen_factor: 0.25, depth: 14, residual: false}],
+    ['no BN', {widen_factor: 0.25, depth: 8, batch_norm: false, shortcut: 'B'}],
+    ['zero-init', {widen_factor: 0.25, depth: 8, zero_init_residual: true}],
+    ['bottleneck', {block: 'bottleneck', depth: 11, widen_factor: 0.25}],
+    ['bottleneck, cardinality 4', {block: 'bottleneck', depth: 11, widen_factor: 0.5, cardinality: 4, base_width: 32}],
+    ['pre-activation with dropout', {block: 'preact', depth: 10, widen_factor: 0.5, dropout: 0.3}],
+    ['pre-activation, option A, no BN', {block: 'preact', depth: 10, widen_factor: 0.5, shortcut: 'A', batch_norm: false}],
+    ['ImageNet basic', {family: 'imagenet', depth: 18, widen_factor: 0.0625}],
+    ['ImageNet ResNeXt', {preset: 'resnext50-32x4d', widen_factor: 0.0625, base_width: 16}],
   ];
   for (const [what, cfg] of nets) {
     test(what, async () => {
@@ -65,16 +65,64 @@ describe('forward and backward of tiny nets of every shape', () => {
         assert.ok(finite(await g.data()), `${key}: finite gradient`);
       }
       // Every weight influences the loss: each weight's gradient is non-zero somewhere. With zero-init the
-      // residual branches start switched off: their convolutions get no gradient until their last gamma moves.
+      // residual branches start switched off: only their zeroed last parameter gets a gradient at first.
       for (const [key, v] of model.trainable) {
         if (!key.endsWith('.weight') && !key.endsWith('.gamma')) continue;
         const largest = tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]);
         const inBranch = /^stage\d+\.block\d+\.(conv\d\.weight|bn\d\.gamma)$/.test(key);
-        const zeroGamma = key.endsWith('.gamma') && (await v.data()).every((g) => g === 0);
-        if (spec.zeroInitResidual && inBranch && !zeroGamma) assert.equal(largest, 0, `${key}: branch switched off`);
+        const zeroed = (await v.data()).every((g) => g === 0);
+        if (spec.zeroInitResidual && inBranch && !zeroed) assert.equal(largest, 0, `${key}: branch switched off`);
         else assert.ok(largest > 0, `${key}: non-zero gradient`);
       }
       tf.dispose([value, x, y, ...Object.values(grads)]);
+      model.dispose();
+    });
+  }
+});
+
+describe('zero_init_residual starts every branch at zero, and every branch learns', () => {
+  const nets: [string, ModelConfigInput][] = [
+    ['basic', {depth: 8, widen_factor: 0.25}],
+    ['basic, option B', {depth: 8, widen_factor: 0.25, shortcut: 'B'}],
+    ['bottleneck', {block: 'bottleneck', depth: 11, widen_factor: 0.25}],
+    ['ResNeXt bottleneck', {block: 'bottleneck', depth: 11, widen_factor: 0.5, cardinality: 4, base_width: 32}],
+    ['pre-activation', {block: 'preact', depth: 10, widen_factor: 0.5}],
+    ['pre-activation with dropout, option A', {block: 'preact', depth: 10, widen_factor: 0.5, dropout: 0.3, shortcut: 'A'}],
+    ['ImageNet basic', {family: 'imagenet', depth: 18, widen_factor: 0.0625}],
+  ];
+  for (const [what, cfg] of nets) {
+    test(`${what}: one zero parameter per branch, a gradient in every branch at the first step, in all its weights at the second`, async () => {
+      await useCpuBackend();
+      const spec = resolveModelSpec({...cfg, zero_init_residual: true});
+      const model = buildModel(spec, SMALL, CLASSES, {seed: 3});
+      const {x, y} = batch(SMALL, 4);
+      const vars = [...model.trainable.values()];
+      const branches = networkLayout(spec, SMALL.channels, CLASSES).blocks.map((b) => ({
+        name: b.name,
+        keys: [...b.convs.map((c) => `${c.name}.weight`), ...b.bns.map((n) => `${n.name}.gamma`)],
+        // The branch's last parameter: the BN after its last convolution, or in a pre-activation block (whose
+        // last BN sits before a ReLU) the last convolution itself.
+        last: spec.block === 'preact' ? `${b.name}.conv2.weight` : `${b.name}.bn${b.convs.length}.gamma`,
+      }));
+      for (const {name, keys, last} of branches) {
+        const zero = [];
+        for (const key of keys) if ((await model.trainable.get(key)!.data()).every((v) => v === 0)) zero.push(key);
+        assert.deepEqual(zero, [last], `${name}: zeroed`);
+      }
+      const largest = async (seed: number) => {
+        const {value, grads} = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true, seed})) as tf.Scalar, vars);
+        const out = new Map<string, number>();
+        for (const [key, v] of model.trainable) out.set(key, tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]));
+        // One plain SGD step, so that the second step sees the branches switched on.
+        tf.tidy(() => vars.forEach((v) => v.assign(tf.sub(v, tf.mul(grads[v.name], 0.1)))));
+        tf.dispose([value, ...Object.values(grads)]);
+        return out;
+      };
+      const first = await largest(1);
+      for (const {name, keys} of branches) assert.ok(Math.max(...keys.map((k) => first.get(k)!)) > 0, `${name}: no gradient at the first step`);
+      const second = await largest(2);
+      for (const {keys} of branches) for (const key of keys) assert.ok(second.get(key)! > 0, `${key}: no gradient at the second step`);
+      tf.dispose([x, y]);
       model.dispose();
     });
   }
@@ -102,7 +150,7 @@ describe('variables', () => {
     assert.equal(noBn.state.size, 0);
     noBn.dispose();
 
-    const resnext = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', width: 0.5, base_width: 16, stem_width: 8}), SMALL, CLASSES, {seed: 0});
+    const resnext = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', planes: 8, base_width: 16, stem_width: 8}), SMALL, CLASSES, {seed: 0});
     // 8 groups of 2 channels in the first stage: filters [3, 3, 16 / 8, 16].
     assert.deepEqual(resnext.trainable.get('stage1.block1.conv2.weight')!.shape, [3, 3, 2, 16]);
     assert.deepEqual(resnext.trainable.get('stage1.block1.shortcut.conv.weight')!.shape, [1, 1, 8, 32]);
@@ -132,7 +180,7 @@ describe('variables', () => {
 
   test('He-normal fan-out initialisation, BN gamma 1 / beta 0, zero-init of the last gamma of each branch', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({width: 4, depth: 8, zero_init_residual: true}), SMALL, CLASSES, {seed: 5});
+    const model = buildModel(resolveModelSpec({widen_factor: 4, depth: 8, zero_init_residual: true}), SMALL, CLASSES, {seed: 5});
     const w = (await model.trainable.get('stage3.block1.conv2.weight')!.data()) as Float32Array;
     const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
     const expected = Math.sqrt(2 / (3 * 3 * 256));
@@ -148,7 +196,7 @@ describe('variables', () => {
 describe('batch norm running statistics', () => {
   test('follow PyTorch (momentum 0.1, unbiased variance) in training mode and stay put in inference mode', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({depth: 8, width: 0.25}), SMALL, CLASSES, {seed: 2});
+    const model = buildModel(resolveModelSpec({depth: 8, widen_factor: 0.25}), SMALL, CLASSES, {seed: 2});
     const {x} = batch(SMALL, 3);
     const before = await snapshot(model.state);
     tf.tidy(() => model.apply(x, {training: false}));
@@ -214,7 +262,7 @@ describe('apply', () => {
 
   test('dropout follows the step seed and is off in inference', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({block: 'preact', depth: 10, width: 0.5, dropout: 0.5}), SMALL, CLASSES, {seed: 1});
+    const model = buildModel(resolveModelSpec({block: 'preact', depth: 10, widen_factor: 0.5, dropout: 0.5}), SMALL, CLASSES, {seed: 1});
     const {x} = batch();
     const run = (training: boolean, seed?: number) => tf.tidy(() => model.apply(x, {training, seed}).arraySync());
     assert.deepEqual(run(true, 1), run(true, 1));
@@ -227,7 +275,7 @@ describe('apply', () => {
   test('keeps no tensors beyond its output; dispose frees the variables', async () => {
     await useCpuBackend();
     const start = tf.memory().numTensors;
-    const model = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', width: 0.25, base_width: 16, stem_width: 4}), SMALL, CLASSES, {seed: 1});
+    const model = buildModel(resolveModelSpec({preset: 'resnext29-8x64d', planes: 4, base_width: 16, stem_width: 4}), SMALL, CLASSES, {seed: 1});
     const {x, y} = batch();
     const held = tf.memory().numTensors;
     const out = model.apply(x, {training: true, seed: 3});
@@ -241,7 +289,7 @@ describe('apply', () => {
 
   test('rejects input with the wrong channel count', async () => {
     await useCpuBackend();
-    const model = buildModel(resolveModelSpec({depth: 8, width: 0.25}), SMALL, CLASSES, {seed: 1});
+    const model = buildModel(resolveModelSpec({depth: 8, widen_factor: 0.25}), SMALL, CLASSES, {seed: 1});
     const x = tf.zeros([1, 8, 8, 1]) as tf.Tensor4D;
     assert.throws(() => model.apply(x, {training: false}), /expects NHWC input with 3 channels; received shape \[1, 8, 8, 1\]/);
     x.dispose();

@@ -16,7 +16,7 @@ function problems(cfg: unknown): string[] {
 describe('model config', () => {
   test('an empty section is ResNet-20 with option A shortcuts, fully resolved', () => {
     assert.deepEqual(modelConfigSchema.parse({}), {
-      family: 'cifar', block: 'basic', depth: 20, stages: [3, 3, 3], width: 1, stem_width: 16, cardinality: 1,
+      family: 'cifar', block: 'basic', depth: 20, stages: [3, 3, 3], planes: 16, widen_factor: 1, stem_width: 16, cardinality: 1,
       base_width: 64, residual: true, batch_norm: true, shortcut: 'A', dropout: 0, zero_init_residual: false,
     });
     assert.equal(describeModel(resolveModelSpec({})), 'ResNet-20');
@@ -24,7 +24,7 @@ describe('model config', () => {
 
   test('fields override the preset they sit next to', () => {
     assert.equal(describeModel(resolveModelSpec({preset: 'resnet20', depth: 56})), 'ResNet-56');
-    assert.equal(describeModel(resolveModelSpec({preset: 'wrn-28-10', width: 4})), 'WRN-28-4');
+    assert.equal(describeModel(resolveModelSpec({preset: 'wrn-28-10', widen_factor: 4})), 'WRN-28-4');
     assert.equal(describeModel(resolveModelSpec({preset: 'resnet20', residual: false})), 'plain-20');
     assert.equal(describeModel(resolveModelSpec({preset: 'resnet20', shortcut: 'B', batch_norm: false})), 'ResNet-20 (option B, no BN)');
     assert.equal(describeModel(resolveModelSpec({preset: 'wrn-16-8', dropout: 0.3})), 'WRN-16-8 (dropout 0.3)');
@@ -36,7 +36,7 @@ describe('model config', () => {
 
   test('two spellings of one network parse to the same object', () => {
     assert.deepEqual(modelConfigSchema.parse({preset: 'resnet56'}), modelConfigSchema.parse({depth: 56}));
-    assert.deepEqual(modelConfigSchema.parse({preset: 'wrn-28-10'}), modelConfigSchema.parse({block: 'preact', depth: 28, width: 10}));
+    assert.deepEqual(modelConfigSchema.parse({preset: 'wrn-28-10'}), modelConfigSchema.parse({block: 'preact', depth: 28, widen_factor: 10}));
     assert.deepEqual(modelConfigSchema.parse({preset: 'resnet18'}), modelConfigSchema.parse({family: 'imagenet', stages: [2, 2, 2, 2]}));
     // The parsed output is itself a valid config that parses to itself.
     const once = modelConfigSchema.parse({preset: 'resnext29-8x64d'});
@@ -70,6 +70,32 @@ describe('model config', () => {
   });
 });
 
+describe('one name per meaning of width', () => {
+  test("WRN's k is widen_factor; ResNeXt-29's 64-plane template is planes; ResNeXt's bottleneck width d is base_width", () => {
+    const wrn = modelConfigSchema.parse({preset: 'wrn-28-10'});
+    assert.deepEqual([wrn.planes, wrn.widen_factor, wrn.base_width], [16, 10, 64]);
+    const resnext = modelConfigSchema.parse({preset: 'resnext29-8x64d'});
+    assert.deepEqual([resnext.planes, resnext.widen_factor, resnext.cardinality, resnext.base_width], [64, 1, 8, 64]);
+    // Each name changes only its own thing: planes of every stage, the first stage's planes, the group width.
+    assert.deepEqual([0, 1, 2].map((i) => stagePlanes(resolveModelSpec({preset: 'wrn-16-4'}), i)), [64, 128, 256]);
+    assert.equal(describeModel(resolveModelSpec({preset: 'resnext29-8x64d', planes: 32})), 'ResNeXt-29 8x32d (planes 32)');
+    assert.equal(describeModel(resolveModelSpec({preset: 'resnext29-8x64d', base_width: 32})), 'ResNeXt-29 8x32d');
+    assert.equal(describeModel(resolveModelSpec({preset: 'resnext29-8x64d', widen_factor: 2})), 'ResNeXt-29 8x128d (widen_factor 2)');
+    assert.equal(describeModel(resolveModelSpec({depth: 20, widen_factor: 2})), 'ResNet-20 (widen_factor 2)');
+  });
+
+  test('the former key width is read as widen_factor where it has no other meaning, refused where it has', () => {
+    assert.deepEqual(modelConfigSchema.parse({depth: 20, width: 2}), modelConfigSchema.parse({depth: 20, widen_factor: 2}));
+    assert.deepEqual(modelConfigSchema.parse({preset: 'wrn-28-10', width: 4}), modelConfigSchema.parse({preset: 'wrn-28-4'}));
+    assert.deepEqual(problems({preset: 'resnext29-8x64d', width: 2}), [
+      "width: width is ambiguous on bottleneck blocks; did you mean widen_factor (WRN's k: every stage's planes x k), " +
+        "planes (the first stage's planes: 64 in ResNeXt-29) or base_width (ResNeXt's bottleneck width d)? received width=2",
+    ]);
+    assert.deepEqual(problems({width: 2, widen_factor: 2}), ['width: width is the former name of widen_factor; give widen_factor only; received width=2, widen_factor=2']);
+    assert.deepEqual(problems({width: 0.01}), ['width: widen_factor leaves the first stage without channels (planes x widen_factor < 0.5); received planes=16, widen_factor=0.01']);
+  });
+});
+
 describe('impossible combinations are reported with the values received', () => {
   const cases: [string, ModelConfigInput | Record<string, unknown>, string][] = [
     ['grouped basic block', {cardinality: 32}, 'cardinality: basic block supports cardinality 1; received cardinality=32'],
@@ -94,9 +120,9 @@ describe('impossible combinations are reported with the values received', () => 
     ['stage count', {stages: [3, 3]}, 'stages: cifar nets have 3 stages; received stages=[3,3]'],
     ['depth against stages', {depth: 20, stages: [3, 4, 6]},
       'depth: depth disagrees with stages (basic blocks in stages=[3,4,6] make depth 28); received depth=20'],
-    ['width too small', {width: 0.01}, 'width: width leaves the first stage without channels (16 x width < 0.5); received width=0.01'],
+    ['widening to nothing', {widen_factor: 0.01}, 'widen_factor: widen_factor leaves the first stage without channels (planes x widen_factor < 0.5); received planes=16, widen_factor=0.01'],
     ['empty groups', {block: 'bottleneck', cardinality: 32, base_width: 2},
-      'base_width: bottleneck groups would be empty in the first stage (int(16 planes x base_width / 64) = 0); received base_width=2, width=1'],
+      'base_width: bottleneck groups would be empty in the first stage (int(16 planes x base_width / 64) = 0); received base_width=2, planes=16, widen_factor=1'],
     ['option A narrowing the stem', {stem_width: 64},
       "stem_width: shortcut A zero-pads channels and cannot drop them: the stem's 64 filters exceed the first stage's 16 channels; received stem_width=64, shortcut=A"],
     ['unknown preset near a name', {preset: 'resnet-20'}, 'preset: unknown preset "resnet-20"; did you mean "resnet20"?'],
@@ -151,22 +177,22 @@ describe('smoke configs', () => {
       assert.ok(stagePlanes(smoke, 0) >= 2 && stagePlanes(smoke, 0) <= 16, `${name}: first stage ${stagePlanes(smoke, 0)}`);
       assert.ok(smoke.stemWidth <= 4, `${name}: stem ${smoke.stemWidth}`);
     }
-    assert.equal(describeModel(resolveModelSpec(smokeModelConfig({preset: 'resnext29-8x64d'}))), 'ResNeXt-29 8x4d (width 0.5, stem 4)');
-    assert.equal(describeModel(resolveModelSpec(smokeModelConfig({preset: 'resnext50-32x4d'}))), 'ResNeXt-50 32x1d (width 0.0625, stem 4)');
+    assert.equal(describeModel(resolveModelSpec(smokeModelConfig({preset: 'resnext29-8x64d'}))), 'ResNeXt-29 8x4d (planes 8, stem 4)');
+    assert.equal(describeModel(resolveModelSpec(smokeModelConfig({preset: 'resnext50-32x4d'}))), 'ResNeXt-50 32x1d (planes 4, stem 4)');
   });
 
   test('keep the order of a width sweep', () => {
     const planes = [1, 2, 4, 8, 10].map((k) => stagePlanes(resolveModelSpec(smokeModelConfig({preset: `wrn-16-${k}`})), 0));
     assert.deepEqual(planes, [4, 6, 8, 11, 13]);
-    const narrow = smokeModelConfig({width: 0.5});
+    const narrow = smokeModelConfig({widen_factor: 0.5});
     assert.equal(stagePlanes(resolveModelSpec(narrow), 0), 3);
     assert.equal(narrow.stem_width, 3, 'option A: the stem never exceeds the first stage');
   });
 
   test('fractional widths narrow the default stem with the first stage', () => {
-    assert.equal(resolveModelSpec({width: 0.25}).stemWidth, 4);
-    assert.equal(resolveModelSpec({width: 2}).stemWidth, 16);
-    assert.equal(resolveModelSpec({family: 'imagenet', width: 0.25}).stemWidth, 16);
+    assert.equal(resolveModelSpec({widen_factor: 0.25}).stemWidth, 4);
+    assert.equal(resolveModelSpec({widen_factor: 2}).stemWidth, 16);
+    assert.equal(resolveModelSpec({family: 'imagenet', widen_factor: 0.25}).stemWidth, 16);
   });
 
   test('refuse an invalid config', () => {

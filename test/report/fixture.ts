@@ -61,7 +61,7 @@ function spec(name: string, depth: number, residual: boolean, seed: number, epoc
   return {
     name,
     dataset: {name: 'fashion-mnist', image: [28, 28, 1], classes: 10, train_size: 60000, test_size: 10000},
-    model: {family: 'cifar', depth, width: 1, residual, batch_norm: true, shortcut: 'A'},
+    model: {family: 'cifar', depth, planes: 16, widen_factor: 1, residual, batch_norm: true, shortcut: 'A'},
     train: {
       epochs,
       batch_size: 128,

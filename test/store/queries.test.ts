@@ -7,8 +7,6 @@ import {openDb, type Db} from '../../src/store/db';
 import {UsageError} from '../../src/errors';
 import {
   canonicalJson,
-  closest,
-  editDistance,
   epochCountsByTrial,
   epochsOfSweep,
   findTrial,
@@ -80,13 +78,6 @@ test('trials are found by id or unique key prefix (LIKE wildcards are literal)',
   assert.equal(findTrial(db, t.key).id, t.id);
   assert.throws(() => findTrial(db, 's%'), /no trial/);
   assert.throws(() => findTrial(db, 'sm'), /matches several trials/);
-});
-
-test('edit distance and suggestions', () => {
-  assert.equal(editDistance('kitten', 'sitting'), 3);
-  assert.equal(closest('depth', ['model.depth', 'model.width']), 'model.depth');
-  assert.equal(closest('modle.width', ['model.depth', 'model.width']), 'model.width');
-  assert.equal(closest('zzz', ['model.depth']), undefined);
 });
 
 test('a read-only connection reads while a writer holds the database', () => {

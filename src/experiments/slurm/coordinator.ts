@@ -10,9 +10,9 @@ import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {EnvironmentError, UsageError, ConfigError} from '../../errors';
+import {ConfigError, didYouMean, EnvironmentError, UsageError} from '../../errors';
 import {ownerId, SLURM_OWNER, Store, type TrialRow} from '../../store/store';
-import {parseStudy, suggest, type LoadedStudy, type StudyConfig} from '../config';
+import {parseStudy, type LoadedStudy, type StudyConfig} from '../config';
 import type {RunReporter} from '../runner';
 import type {TrialSpec} from '../sweep';
 import type {TrialJob} from '../worker-task';
@@ -74,7 +74,7 @@ export async function preflight(study: LoadedStudy, settings: SlurmSettings): Pr
       if (!known.includes(settings.partition)) {
         throw new ConfigError(study.file, [{
           path: 'slurm.partition',
-          message: `the cluster has no partition "${settings.partition}"${suggest(settings.partition, known)}; it has: ${known.join(', ')}`,
+          message: `the cluster has no partition "${settings.partition}"${didYouMean(settings.partition, known)}; it has: ${known.join(', ')}`,
           ...study.locate(['slurm', 'partition']),
         }]);
       }
