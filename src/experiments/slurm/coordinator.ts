@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import {ConfigError, didYouMean, EnvironmentError, UsageError} from '../../errors';
 import {ownerId, SLURM_OWNER, Store, type TrialRow} from '../../store/store';
 import {parseStudy, type LoadedStudy, type StudyConfig} from '../config';
-import type {RunReporter} from '../runner';
+import type {TrialEvent} from '../trial';
 import type {TrialSpec} from '../sweep';
 import type {TrialJob} from '../worker-task';
 import * as slurm from './commands';
@@ -27,6 +27,16 @@ import type {Manifest, ManifestTask} from './worker';
 const GRACE_MS = 30_000;
 /** How long Ctrl-C waits for cancelled jobs to checkpoint and leave the queue. */
 const CANCEL_WAIT_MS = 90_000;
+
+/** What the coordinator tells the live display (the runner's reporter fits). */
+export interface RunReporter {
+  warn?(message: string): void;
+  trialStart?(trial: TrialRow): void;
+  trialEvent?(trial: TrialRow, event: TrialEvent): void;
+  trialEnd?(trial: TrialRow, status: string, detail?: string): void;
+  trialInfo?(trial: TrialRow, message: string): void;
+  stopping?(signal: string): void;
+}
 
 export interface SlurmSweepRow {
   sweep_id: number;
