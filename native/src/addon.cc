@@ -29,6 +29,7 @@ class Addon : public Napi::Addon<Addon> {
     DefineAddon(exports, {
                              InstanceMethod("info", &Addon::Info),
                              InstanceMethod("setThreads", &Addon::SetThreads),
+                             InstanceMethod("setAutotune", &Addon::SetAutotune),
                              InstanceMethod("conv", &Addon::Call<Conv>),
                              InstanceMethod("batchNormForward", &Addon::Call<BatchNormForward>),
                              InstanceMethod("batchNormBackward", &Addon::Call<BatchNormBackward>),
@@ -75,6 +76,7 @@ class Addon : public Napi::Addon<Addon> {
                                                              : "other");
     o.Set("isa", isaName(dnnl::get_effective_cpu_isa()));
     o.Set("threads", ctx_.threads);
+    o.Set("autotune", ctx_.autotune);
     o.Set("ompMaxThreads", omp_get_max_threads());
     o.Set("convPrimitives", static_cast<double>(ctx_.convCache.size()));
     o.Set("scratchpadBytes", static_cast<double>(ctx_.scratchBytes));
@@ -91,6 +93,16 @@ class Addon : public Napi::Addon<Addon> {
       ctx_.threads = n;
     }
     ctx_.enter();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetAutotune(const Napi::CallbackInfo& info) {
+    const bool on = info[0].ToBoolean().Value();
+    if (on != ctx_.autotune) {
+      // Primitives chosen under the other policy must not be reused.
+      ctx_.convCache.clear();
+      ctx_.autotune = on;
+    }
     return info.Env().Undefined();
   }
 };

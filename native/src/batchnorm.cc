@@ -8,6 +8,7 @@
 // (a 2M-element forward pass took 10-40 ms instead of 1). Reductions accumulate in double.
 #include "context.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -30,57 +31,64 @@ Shape shapeArg(const Napi::CallbackInfo& info) {
 
 constexpr int64_t kParallelMin = 1 << 14;
 
-// Per-channel sums over all rows of a and of a * (b - center), or of (a - center)^2 when b is null,
-// accumulated per thread then combined in a fixed order (so results do not depend on scheduling).
+// Rows are summed in kParts fixed bands whose partial sums are combined in band order, whatever the
+// number of threads that run them: the result depends on the data alone, never on the thread count or
+// on how many threads the OpenMP runtime actually grants.
+constexpr int64_t kParts = 64;
+
+// Per-channel sums over all rows of a and of a * (b - center), or of (a - center)^2 when b is null.
 // Centering on the mean avoids the cancellation of E[x^2] - E[x]^2 when a channel varies little.
 void channelSums(const float* a, const float* b, const float* center, int64_t rows, int64_t c, int threads,
                  std::vector<double>& sumA, std::vector<double>& sumProd) {
-  const int nthr = rows * c >= kParallelMin ? threads : 1;
-  std::vector<double> part(size_t(nthr) * c * 2, 0.0);
-#pragma omp parallel num_threads(nthr)
+  const bool parallel = rows * c >= kParallelMin;
+  const int64_t parts = parallel ? std::min<int64_t>(kParts, rows) : 1;
+  std::vector<double> part(size_t(parts) * c * 2, 0.0);
+#pragma omp parallel num_threads(threads) if (parallel)
   {
-    const int t = omp_get_thread_num(), n = omp_get_num_threads();
-    const int64_t from = rows * t / n, to = rows * (t + 1) / n;
-    double* sa = part.data() + size_t(t) * c * 2;
-    double* sp = sa + c;
     // Float partial sums over blocks of rows keep the inner loop vectorised; blocks feed the doubles.
     constexpr int64_t kBlock = 32;
     std::vector<float> bufA(c), bufP(c);
     float* __restrict fa = bufA.data();
     float* __restrict fp = bufP.data();
     const float* __restrict cen = center;
-    for (int64_t r0 = from; r0 < to; r0 += kBlock) {
-      const int64_t r1 = std::min(to, r0 + kBlock);
-      std::fill(fa, fa + c, 0.f);
-      std::fill(fp, fp + c, 0.f);
-      if (b) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const float* __restrict pa = a + r * c;
-          const float* __restrict pb = b + r * c;
-          for (int64_t k = 0; k < c; ++k) {
-            fa[k] += pa[k];
-            fp[k] += pa[k] * (pb[k] - cen[k]);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < parts; ++t) {
+      const int64_t from = rows * t / parts, to = rows * (t + 1) / parts;
+      double* sa = part.data() + size_t(t) * c * 2;
+      double* sp = sa + c;
+      for (int64_t r0 = from; r0 < to; r0 += kBlock) {
+        const int64_t r1 = std::min(to, r0 + kBlock);
+        std::fill(fa, fa + c, 0.f);
+        std::fill(fp, fp + c, 0.f);
+        if (b) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const float* __restrict pa = a + r * c;
+            const float* __restrict pb = b + r * c;
+            for (int64_t k = 0; k < c; ++k) {
+              fa[k] += pa[k];
+              fp[k] += pa[k] * (pb[k] - cen[k]);
+            }
+          }
+        } else {
+          for (int64_t r = r0; r < r1; ++r) {
+            const float* __restrict pa = a + r * c;
+            for (int64_t k = 0; k < c; ++k) {
+              const float d = pa[k] - cen[k];
+              fa[k] += pa[k];
+              fp[k] += d * d;
+            }
           }
         }
-      } else {
-        for (int64_t r = r0; r < r1; ++r) {
-          const float* __restrict pa = a + r * c;
-          for (int64_t k = 0; k < c; ++k) {
-            const float d = pa[k] - cen[k];
-            fa[k] += pa[k];
-            fp[k] += d * d;
-          }
+        for (int64_t k = 0; k < c; ++k) {
+          sa[k] += fa[k];
+          sp[k] += fp[k];
         }
-      }
-      for (int64_t k = 0; k < c; ++k) {
-        sa[k] += fa[k];
-        sp[k] += fp[k];
       }
     }
   }
   sumA.assign(c, 0.0);
   sumProd.assign(c, 0.0);
-  for (int t = 0; t < nthr; ++t) {
+  for (int64_t t = 0; t < parts; ++t) {
     const double* sa = part.data() + size_t(t) * c * 2;
     for (int64_t k = 0; k < c; ++k) {
       sumA[k] += sa[k];

@@ -37,6 +37,9 @@ struct Context {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
   int threads = 1;
+  // Time the candidate implementations of each new convolution and keep the fastest (conv.cc). Off by
+  // default: the choice then depends on the machine's load, and with it the last bits of the results.
+  bool autotune = false;
 
   // Every primitive is created with a user-managed scratchpad; all of them share this one buffer
   // (execution is sequential within a context), which keeps the resident size down.

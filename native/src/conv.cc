@@ -63,14 +63,12 @@ memory::dims weightDims(const ConvParams& p) {
 // oneDNN offers several implementations for most convolutions and takes the first that accepts the
 // problem; on NHWC activations that is not always the fastest (measured on a 2-core AVX-512 machine:
 // its first choice for the 16-channel 3x3 forward pass ran at half the speed of the backward-data
-// kernel on the same sizes). So each new primitive times every candidate on zero-filled buffers and
-// keeps the fastest. ABLATE_NATIVE_TUNE=0 keeps oneDNN's first choice; ABLATE_NATIVE_TUNE_LOG=1 prints
-// the candidates and their times to stderr.
-bool tuningEnabled() {
-  const char* v = std::getenv("ABLATE_NATIVE_TUNE");
-  return !(v && std::strcmp(v, "0") == 0);
-}
-
+// kernel on the same sizes). With autotuning on (Context::autotune, the study's `resources.autotune`),
+// each new primitive times every candidate on zero-filled buffers and keeps the fastest. That choice
+// depends on the machine's load at that moment, and implementations sum in different orders, so two
+// runs could differ in the last bits; autotuning is therefore off unless asked for, and oneDNN's first
+// choice (a function of the shapes, the ISA and the thread count) is kept. ABLATE_NATIVE_TUNE_LOG=1
+// prints the candidates and their times to stderr.
 // Milliseconds of one execution (best of two after a warm-up); a candidate whose warm-up run already
 // takes longer than `limitMs` is not timed further.
 double timeImpl(Context& ctx, const dnnl::primitive_desc& pd, double limitMs) {
@@ -108,7 +106,7 @@ double timeImpl(Context& ctx, const dnnl::primitive_desc& pd, double limitMs) {
 template <typename PD>
 PD fastest(Context& ctx, const std::function<PD()>& make, const char* what) {
   PD pd = make();
-  if (!tuningEnabled()) return pd;
+  if (!ctx.autotune) return pd;
   const bool log = std::getenv("ABLATE_NATIVE_TUNE_LOG") != nullptr;
   int best = 0, i = 0;
   double bestMs = 1e30;

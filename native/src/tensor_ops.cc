@@ -194,9 +194,9 @@ Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info) {
     }
     return info.Env().Undefined();
   }
-  const int nthr = (outer * red * inner >= kParallelMin) ? ctx.threads : 1;
-  if (outer >= nthr) {
-#pragma omp parallel for schedule(static) num_threads(nthr)
+  // Which path runs depends on the sizes alone, never on the thread count, so results do not either.
+  if (outer >= 8) {
+#pragma omp parallel for schedule(static) num_threads(ctx.threads) if (outer * red * inner >= kParallelMin)
     for (int64_t o = 0; o < outer; ++o) {
       std::vector<double> acc(inner, 0.0);
       const float* p = x + o * red * inner;
@@ -207,14 +207,17 @@ Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info) {
     }
     return info.Env().Undefined();
   }
-  // Few outer rows (e.g. a per-channel sum over N*H*W): each thread sums a band of the reduced axis.
-  std::vector<double> partial(size_t(nthr) * inner, 0.0);
+  // Few outer rows (e.g. a per-channel sum over N*H*W): the reduced axis is cut into a fixed number of
+  // bands, summed in parallel and combined in band order, so the result does not depend on the thread count.
+  constexpr int64_t kParts = 64;
+  const bool parallel = outer * red * inner >= kParallelMin;
+  const int64_t parts = parallel ? std::min<int64_t>(kParts, std::max<int64_t>(red, 1)) : 1;
+  std::vector<double> partial(size_t(parts) * inner, 0.0);
   for (int64_t o = 0; o < outer; ++o) {
     std::fill(partial.begin(), partial.end(), 0.0);
-#pragma omp parallel num_threads(nthr)
-    {
-      const int t = omp_get_thread_num(), n = omp_get_num_threads();
-      const int64_t from = red * t / n, to = red * (t + 1) / n;
+#pragma omp parallel for schedule(static) num_threads(ctx.threads) if (parallel)
+    for (int64_t t = 0; t < parts; ++t) {
+      const int64_t from = red * t / parts, to = red * (t + 1) / parts;
       double* acc = partial.data() + size_t(t) * inner;
       const float* p = x + (o * red + from) * inner;
       for (int64_t r = from; r < to; ++r, p += inner) {
@@ -223,7 +226,7 @@ Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info) {
     }
     for (int64_t i = 0; i < inner; ++i) {
       double s = 0;
-      for (int t = 0; t < nthr; ++t) s += partial[size_t(t) * inner + i];
+      for (int64_t t = 0; t < parts; ++t) s += partial[size_t(t) * inner + i];
       out[o * inner + i] = static_cast<float>(s * scale);
     }
   }

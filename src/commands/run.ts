@@ -43,6 +43,7 @@ the jobs run on and the next run or resume re-attaches. Ctrl-C cancels the sweep
     executor: Flags.option({options: EXECUTOR_NAMES, description: 'override resources.executor (slurm: one array task per trial on the cluster)'})(),
     detach: Flags.boolean({description: 'slurm: submit the trials, record the jobs and exit; ablate status / report / resume pick them up'}),
     'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
+    autotune: Flags.boolean({description: 'native-cpu: choose convolution kernels by timing them (faster on some machines; results then differ in the last bits between runs)'}),
     'checkpoint-dir': Flags.string({description: 'where trial checkpoints go (default: checkpoints/ beside the database)'}),
   };
 
@@ -61,6 +62,7 @@ the jobs run on and the next run or resume re-attaches. Ctrl-C cancels the sweep
         executor: flags.executor,
         detach: flags.detach,
         maxTrials: flags['max-trials'],
+        autotune: flags.autotune || undefined,
         checkpointDir: flags['checkpoint-dir'],
       },
       (line) => this.log(line),

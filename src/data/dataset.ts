@@ -6,6 +6,10 @@
  * Decompressed files are cached per process by absolute path, and finished datasets (up to 1 GiB)
  * by their resolved config, because one worker runs many trials on the same data. The arrays of a
  * returned Dataset are shared between callers: read them, never write them.
+ *
+ * With `shared: true` the finished arrays live in SharedArrayBuffers: posting such a Dataset to a worker
+ * thread hands it the same memory instead of a copy, so a process holds one copy of a dataset however
+ * many worker threads train on it (the thread executor loads it once, on the main thread).
  */
 import * as path from 'node:path';
 import {EnvironmentError} from '../errors';
@@ -36,6 +40,13 @@ export interface Dataset {
 export interface LoadOptions {
   /** Folder that a relative `dataset.path` is resolved against (default: the working directory). */
   baseDir?: string;
+  /** Keep the finished splits in SharedArrayBuffers, to be posted to worker threads without copying. */
+  shared?: boolean;
+}
+
+/** Whether every array of `d` lives in shared memory (posting it to a worker thread copies nothing). */
+export function isShared(d: Dataset): boolean {
+  return [d.train.x, d.train.y, d.test.x, d.test.y].every((a) => a.buffer instanceof SharedArrayBuffer);
 }
 
 /** Finished datasets by resolved config, newest last; bounded by their total size. */
@@ -95,28 +106,39 @@ function channelStats(x: Uint8Array | Float32Array, channels: number, scale: num
   return {mean, std};
 }
 
-/** First `n` images of `raw`, as floats: (value * scale - mean[c]) / std[c]. */
-function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[]): Split {
+function float32s(n: number, shared: boolean): Float32Array {
+  return shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+}
+
+/**
+ * First `n` images of `raw`, as floats: (value * scale - mean[c]) / std[c]. With `inPlace`, a float array of
+ * exactly n images (freshly generated, owned by nobody else) is normalised where it lies instead of copied.
+ */
+function toSplit(raw: RawImages, n: number, shape: InputShape, scale: number, mean: number[], std: number[], shared: boolean, inPlace: boolean): Split {
   const px = shape.height * shape.width * shape.channels;
   const c = shape.channels;
-  const x = new Float32Array(n * px);
+  const x = inPlace && raw.x instanceof Float32Array && raw.x.length === n * px ? raw.x : float32s(n * px, shared);
   const src = raw.x;
   const mul = std.map((s) => scale / s);
   const add = mean.map((m, i) => -m / std[i]);
   for (let i = 0; i < n * px; i += c) {
     for (let ch = 0; ch < c; ch++) x[i + ch] = src[i + ch] * mul[ch] + add[ch];
   }
-  return {x, y: raw.y.slice(0, n), n};
+  const y = shared ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n);
+  y.set(raw.y.subarray(0, n));
+  return {x, y, n};
 }
 
 function rawDataset(cfg: DatasetConfig, opts: LoadOptions): RawDataset {
   if (cfg.name === 'synthetic') {
     const info = datasetInfo(cfg);
+    // Generated straight into the memory the finished split will use (normalised in place, see toSplit).
+    const alloc = (length: number) => float32s(length, !!opts.shared);
     return {
       shape: info.shape,
       classes: info.classes,
-      train: syntheticSplit(info.shape, info.classes, 'train', info.trainSize),
-      test: syntheticSplit(info.shape, info.classes, 'test', info.testSize),
+      train: syntheticSplit(info.shape, info.classes, 'train', info.trainSize, alloc),
+      test: syntheticSplit(info.shape, info.classes, 'test', info.testSize, alloc),
     };
   }
   const dir = resolveDatasetPath(cfg, opts)!;
@@ -155,7 +177,7 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
   const {augment: _augment, ...dataPart} = cfg;
   const key = JSON.stringify({...dataPart, path: resolveDatasetPath(cfg, opts)});
   const hit = datasetCache.get(key);
-  if (hit) {
+  if (hit && (!opts.shared || isShared(hit))) {
     datasetCache.delete(key);
     datasetCache.set(key, hit);
     return hit;
@@ -179,8 +201,8 @@ export function loadDataset(input: DatasetConfigInput | DatasetConfig, opts: Loa
     name: cfg.name,
     shape: raw.shape,
     classes: raw.classes,
-    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std),
-    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std),
+    train: toSplit(raw.train, nTrain, raw.shape, scale, stats.mean, stats.std, !!opts.shared, cfg.name === 'synthetic'),
+    test: toSplit(raw.test, nTest, raw.shape, scale, stats.mean, stats.std, !!opts.shared, cfg.name === 'synthetic'),
     mean: stats.mean,
     std: stats.std,
   };

@@ -17,7 +17,7 @@ export {
   type DatasetInfo,
   type DatasetName,
 } from './config';
-export {checkDatasetFiles, clearDatasetCache, loadDataset, resolveDatasetPath, type Dataset, type LoadOptions} from './dataset';
+export {checkDatasetFiles, clearDatasetCache, isShared, loadDataset, resolveDatasetPath, type Dataset, type LoadOptions} from './dataset';
 export {augmentDraw, batches, cropFlip, epochOrder, type Batch, type BatchOptions, type Split} from './batches';
 export {hashSeed, makeRng, permutation, type Rng} from './rng';
 export {SYNTHETIC_DATA_SEED, syntheticSplit} from './synthetic';

@@ -123,12 +123,18 @@ export interface RawSplit {
   n: number;
 }
 
-/** The first `n` samples of the synthetic `split` for this image shape and class count (NHWC, not normalised). */
-export function syntheticSplit(shape: InputShape, classes: number, split: 'train' | 'test', n: number): RawSplit {
+/**
+ * The first `n` samples of the synthetic `split` for this image shape and class count (NHWC, not normalised).
+ * `alloc` provides the zero-filled image array (e.g. one in shared memory).
+ */
+export function syntheticSplit(
+  shape: InputShape, classes: number, split: 'train' | 'test', n: number,
+  alloc: (length: number) => Float32Array = (length) => new Float32Array(length),
+): RawSplit {
   const {height: h, width: w, channels: c} = shape;
   const px = h * w * c;
   const p = prototypes(classes, c);
-  const x = new Float32Array(n * px);
+  const x = alloc(n * px);
   const y = new Int32Array(n);
   const maxShift = Math.max(1, Math.round(Math.min(h, w) / 4));
   const labels = {block: -1, perm: null as Int32Array | null};

@@ -21,8 +21,20 @@ export interface EngineInfo {
   name: EngineName;
   backend: string;
   threads: number;
+  /**
+   * Whether kernels were chosen by timing them (resources.autotune). Off, results are bit-for-bit
+   * repeatable for the same study, seed, engine, thread count and machine.
+   */
+  autotune: boolean;
+  /** native-cpu: the kernel library and the instruction set it runs on (results depend on both). */
+  native?: {dnnl: string; isa: string; cpuRuntime: string};
   /** Set when the engine fell back or degraded; shown once to the user. */
   warning?: string;
+}
+
+export interface EngineOptions {
+  /** native-cpu: choose convolution kernels by timing them (see engine/native.ts NativeOptions). */
+  autotune?: boolean;
 }
 
 async function useCpuBackend(): Promise<void> {
@@ -33,23 +45,27 @@ async function useCpuBackend(): Promise<void> {
   await tf.ready();
 }
 
-export async function initEngine(requested: EngineName, threads: number): Promise<EngineInfo> {
+export async function initEngine(requested: EngineName, threads: number, opts: EngineOptions = {}): Promise<EngineInfo> {
   switch (requested) {
     case 'tfjs-cpu':
       // The reference engine: undo native kernels an earlier trial of this worker may have installed.
       (await import('./native')).uninstallNativeKernels();
       setOpImpls(undefined);
       await useCpuBackend();
-      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1};
+      return {requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false};
     case 'native-cpu': {
       await useCpuBackend();
-      // The native kernels are installed by engine/native.ts (issue: native CPU engine).
+      // The native kernels are installed by engine/native.ts.
       const native = await import('./native').catch(() => undefined);
-      const result = native ? native.installNativeKernels(threads) : {ok: false as const, reason: 'the native engine module is missing'};
-      if (result.ok) return {requested, name: 'native-cpu', backend: 'cpu', threads};
+      const autotune = opts.autotune ?? false;
+      const result = native ? native.installNativeKernels(threads, {autotune}) : {ok: false as const, reason: 'the native engine module is missing'};
+      if (result.ok) {
+        const {dnnl, isa, cpuRuntime} = native!.nativeInfo()!;
+        return {requested, name: 'native-cpu', backend: 'cpu', threads, autotune, native: {dnnl, isa, cpuRuntime}};
+      }
       setOpImpls(undefined);
       return {
-        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1,
+        requested, name: 'tfjs-cpu', backend: 'cpu', threads: 1, autotune: false,
         warning: `native-cpu engine unavailable (${result.reason}); training on the slow pure-JavaScript tfjs-cpu engine. ` +
           'Install the build tools and oneDNN (apt-get install g++ make libdnnl-dev) then run `node scripts/build-native.js` in the ablate folder (npm install runs it too).',
       };
@@ -61,7 +77,7 @@ export async function initEngine(requested: EngineName, threads: number): Promis
       setOpImpls(undefined);
       await tf.setBackend('tensorflow');
       await tf.ready();
-      return {requested, name: requested, backend: 'tensorflow', threads};
+      return {requested, name: requested, backend: 'tensorflow', threads, autotune: false};
     }
   }
 }

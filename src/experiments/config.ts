@@ -78,6 +78,11 @@ export const resourcesSchema = z
     executor: z.enum(EXECUTORS).optional(),
     /** GPU indices; each slot gets one through CUDA_VISIBLE_DEVICES. */
     gpus: z.array(z.number().int().min(0)).nonempty().optional(),
+    /**
+     * native-cpu: choose each convolution's kernel by timing the candidates (faster on some machines). Off by
+     * default, so that the same study, seed, engine and machine give bit-identical metrics; recorded per trial.
+     */
+    autotune: z.boolean().default(false),
     /** Extra attempts for a trial whose worker crashed (exit, out of memory). Diverged trials are results, never retried. */
     retries: z.number().int().min(0).max(100).default(1),
   })
@@ -451,7 +456,7 @@ function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
 }
 
 /** Slots and threads actually used, from the config and the machine. */
-export function resolveResources(r: ResourcesConfig, cores = os.availableParallelism()): {
+export function resolveResources(r: Omit<ResourcesConfig, 'autotune'>, cores = os.availableParallelism()): {
   workers: number;
   threads: number;
   executor: (typeof EXECUTORS)[number];

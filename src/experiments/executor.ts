@@ -1,11 +1,14 @@
 /**
  * Executors run trials on slots. `thread`: piscina worker threads (the CPU engines). `process`: one child
  * process per slot, for engines that do not survive worker threads (tfjs-node) and to give each slot its
- * own GPU through CUDA_VISIBLE_DEVICES.
+ * own GPU through CUDA_VISIBLE_DEVICES. Both stop a trial the same way (experiments/stop.ts): the trial
+ * checkpoints at its next step and reports `stopped`.
  */
 import {fork, type ChildProcess} from 'node:child_process';
 import * as path from 'node:path';
 import {MessageChannel} from 'node:worker_threads';
+import {loadDataset, type Dataset} from '../data';
+import {STOP_SIGNALS_ENV, type StopSignal} from './stop';
 import type {TrialEvent, TrialOutcome} from './trial';
 import type {TrialJob, WorkerMessage} from './worker-task';
 
@@ -36,6 +39,8 @@ export interface Executor {
 export interface ExecutorOptions {
   workers: number;
   gpus?: number[];
+  /** process: signals a worker treats as a stop request (default SIGUSR1 only; see experiments/stop.ts). */
+  stopSignals?: StopSignal[];
 }
 
 function gpuEnv(gpus: number[] | undefined, slot: number): Record<string, string> {
@@ -64,12 +69,22 @@ export async function createThreadExecutor(opts: ExecutorOptions): Promise<Execu
     start(job, _slot, onEvent) {
       const {port1, port2} = new MessageChannel();
       const stopFlag = new SharedArrayBuffer(4);
+      // One copy of the dataset per process: loaded here once (then cached), in shared memory that every
+      // worker thread reads without a copy of its own.
+      let data: Dataset;
+      try {
+        data = loadDataset(job.spec.dataset, {shared: true});
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        port1.close();
+        return {stop: () => undefined, done: Promise.reject(new TrialFailure(err?.message ?? String(e), err?.code))};
+      }
       const done = new Promise<TrialOutcome>((resolve, reject) => {
         port1.on('message', (msg: WorkerMessage) => {
           if (settle(msg, resolve, reject)) port1.close();
           else onEvent(msg as TrialEvent);
         });
-        pool.run({job, port: port2, stopFlag}, {transferList: [port2] as never}).catch((e: Error) => {
+        pool.run({job, port: port2, stopFlag, data}, {transferList: [port2] as never}).catch((e: Error) => {
           port1.close();
           reject(new WorkerCrash(`worker thread died: ${e.message}`));
         });
@@ -86,7 +101,10 @@ export function createProcessExecutor(opts: ExecutorOptions): Executor {
   const children = new Map<number, ChildProcess>();
   const spawn = (slot: number) => {
     const child = fork(path.join(__dirname, 'child.js'), [], {
-      env: {...process.env, ...gpuEnv(opts.gpus, slot), ABLATE_SLOT: String(slot)},
+      env: {
+        ...process.env, ...gpuEnv(opts.gpus, slot), ABLATE_SLOT: String(slot),
+        ...(opts.stopSignals ? {[STOP_SIGNALS_ENV]: opts.stopSignals.join(',')} : {}),
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.set(slot, child);

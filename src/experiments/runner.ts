@@ -27,7 +27,7 @@ export interface Plan {
   study: LoadedStudy;
   name: string;
   trials: PlannedTrial[];
-  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number};
+  resources: ReturnType<typeof resolveResources> & {engine: EngineName; retries: number; autotune: boolean};
   hash: string;
 }
 
@@ -38,6 +38,8 @@ export interface PlanOptions {
   engine?: EngineName;
   workers?: number;
   executor?: (typeof EXECUTORS)[number];
+  /** Override resources.autotune. */
+  autotune?: boolean;
 }
 
 /** Validate and expand a study without touching the database. */
@@ -51,7 +53,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const engine = opts.engine ?? r.engine;
-  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine, executor: opts.executor ?? r.executor}), engine, retries: r.retries};
+  const resources = {...resolveResources({...r, workers: opts.workers ?? r.workers, engine, executor: opts.executor ?? r.executor}), engine, retries: r.retries, autotune: opts.autotune ?? r.autotune};
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
@@ -122,6 +124,8 @@ const FORCE_AFTER_MS = 25_000;
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = planStudy(opts.configPath, opts);
   checkEngineInstalled(plan.resources.engine);
+  // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
+  if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
   // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
   const checked = new Set<string>();
   for (const {spec} of plan.trials) {
@@ -250,7 +254,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const spec = JSON.parse(row.spec_json) as TrialSpec;
       rep.trialStart?.(row);
       const handle = executor!.start(
-        {trialId: row.id, spec, engine: resources.engine, threads: resources.threads, checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`)},
+        {
+          trialId: row.id, spec, engine: resources.engine, threads: resources.threads, autotune: resources.autotune,
+          checkpointFile: path.join(checkpointDir, `${row.key}.ckpt`),
+        },
         slot,
         guard((ev: TrialEvent) => onEvent(row, ev)),
       );

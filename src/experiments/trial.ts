@@ -3,8 +3,9 @@
  * every epoch, checkpoint, and report events. Runs inside a worker (thread or child process); it never
  * touches the database — the coordinator writes what it emits.
  */
+import {setImmediate as nextTurn} from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import {batches, hashSeed, loadDataset} from '../data';
+import {batches, hashSeed, loadDataset, type Dataset} from '../data';
 import {initEngine, releaseEngineMemory, type EngineInfo, type EngineName} from '../engine';
 import {buildModel, resolveModelSpec} from '../models';
 import type {Model} from '../models/types';
@@ -31,31 +32,38 @@ export interface TrialOutcome {
 export interface RunTrialOptions {
   engine: EngineName;
   threads: number;
+  /** native-cpu: choose kernels by timing them (resources.autotune); off, runs are bit-for-bit repeatable. */
+  autotune?: boolean;
   /** Where this trial's checkpoint lives; no checkpoints when absent. */
   checkpointFile?: string;
-  /** Polled between steps: true asks the trial to checkpoint and return `stopped`. */
+  /**
+   * Polled after every step: true asks the trial to checkpoint and return `stopped` (experiments/stop.ts).
+   * The trial yields to the event loop before each poll, so messages and signals that set it are seen.
+   */
   shouldStop?: () => boolean;
   emit: (event: TrialEvent) => void;
+  /** The trial's dataset, already loaded (the thread executor shares one copy between its threads); else loaded here. */
+  data?: Dataset;
   /** Minimum milliseconds between progress events. */
   progressEveryMs?: number;
 }
 
-let engineReady: {name: EngineName; threads: number; info: Promise<EngineInfo>} | undefined;
+let engineReady: {name: EngineName; threads: number; autotune: boolean; info: Promise<EngineInfo>} | undefined;
 
 /** Initialise the engine once per worker (a worker runs many trials). */
-export function ensureEngine(name: EngineName, threads: number): Promise<EngineInfo> {
-  if (!engineReady || engineReady.name !== name || engineReady.threads !== threads) {
-    engineReady = {name, threads, info: initEngine(name, threads)};
+export function ensureEngine(name: EngineName, threads: number, autotune = false): Promise<EngineInfo> {
+  if (!engineReady || engineReady.name !== name || engineReady.threads !== threads || engineReady.autotune !== autotune) {
+    engineReady = {name, threads, autotune, info: initEngine(name, threads, {autotune})};
   }
   return engineReady.info;
 }
 
 export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<TrialOutcome> {
-  const engine = await ensureEngine(opts.engine, opts.threads);
+  const engine = await ensureEngine(opts.engine, opts.threads, opts.autotune ?? false);
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
-  const data = await loadDataset(spec.dataset);
-  const model = buildModel(resolveModelSpec(spec.model), data.shape, data.classes, {seed: spec.seed});
+  const data = opts.data ?? loadDataset(spec.dataset);
+  const model = trialModel(spec, data);
   const {train} = spec;
   const sgd = new Sgd(model.trainable, {
     momentum: train.optimizer.momentum,
@@ -71,15 +79,38 @@ export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<
   }
 }
 
-type Dataset = Awaited<ReturnType<typeof loadDataset>>;
+/**
+ * The trial's network at initialisation: every initialiser is seeded from the trial's seed (and the layer's
+ * position), so cells of a sweep that share a seed and an architecture start from the same weights.
+ */
+export function trialModel(spec: TrialSpec, data: Dataset): Model {
+  return buildModel(resolveModelSpec(spec.model), data.shape, data.classes, {seed: spec.seed});
+}
+
+/** Batch size and steps of a trial's epochs. */
+export function epochShape(spec: TrialSpec, data: Dataset): {batchSize: number; dropLast: boolean; steps: number} {
+  const batchSize = Math.min(spec.train.batch_size, data.train.n);
+  // A last batch of one image would give batch norm a zero variance; drop it then (and only then).
+  const dropLast = data.train.n % batchSize === 1;
+  const steps = dropLast ? Math.floor(data.train.n / batchSize) : Math.ceil(data.train.n / batchSize);
+  return {batchSize, dropLast, steps};
+}
+
+/**
+ * The training batches of one epoch. The order of the images and their augmentation are functions of the
+ * trial's seed and the epoch alone (data/batches.ts): cells of a sweep that share a seed see the same
+ * images in the same order with the same crops and flips, whatever else they vary (depth, width, learning
+ * rate, batch size), so their differences are the swept axis's and not the data's.
+ */
+export function trainBatches(spec: TrialSpec, data: Dataset, epoch: number) {
+  const {batchSize, dropLast} = epochShape(spec, data);
+  return batches(data.train, data.shape, {batchSize, shuffle: true, seed: spec.seed, epoch, augment: spec.dataset.augment, dropLast});
+}
 
 async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, model: Model, sgd: Sgd): Promise<TrialOutcome> {
   const {train} = spec;
   const {height, width, channels} = data.shape;
-  const batchSize = Math.min(train.batch_size, data.train.n);
-  // A last batch of one image would give batch norm a zero variance; drop it then (and only then).
-  const dropLast = data.train.n % batchSize === 1;
-  const steps = dropLast ? Math.floor(data.train.n / batchSize) : Math.ceil(data.train.n / batchSize);
+  const {batchSize, steps} = epochShape(spec, data);
   const vars = [...model.trainable.values()];
   const keyOf = new Map([...model.trainable].map(([k, v]) => [v.name, k]));
 
@@ -105,9 +136,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
     let lr = learningRate(train, epoch);
     let step = 0;
     let t0 = performance.now();
-    for (const batch of batches(data.train, data.shape, {
-      batchSize, shuffle: true, seed: spec.seed, epoch, augment: spec.dataset.augment, dropLast,
-    })) {
+    for (const batch of trainBatches(spec, data, epoch)) {
       if (step < startStep) {
         step++;
         continue;
@@ -129,6 +158,8 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
         lastProgress = now;
         opts.emit({type: 'progress', epoch: epoch + 1, step, steps, loss, imagesPerSec: acc.seen / (acc.seconds + (now - t0) / 1000)});
       }
+      // Let the event loop deliver what arrived during the step (a stop message, a signal).
+      await nextTurn();
       if (step < steps && opts.shouldStop?.()) {
         acc.seconds += (performance.now() - t0) / 1000;
         checkpoint(epoch, step, acc);
@@ -149,6 +180,7 @@ async function trainLoop(spec: TrialSpec, opts: RunTrialOptions, data: Dataset, 
     };
     history.push(row);
     const last = epoch + 1 === train.epochs;
+    await nextTurn();
     const stop = !last && !!opts.shouldStop?.();
     if (last || stop || (train.checkpoint_every > 0 && (epoch + 1) % train.checkpoint_every === 0)) checkpoint(epoch + 1, 0);
     opts.emit({type: 'epoch', row});

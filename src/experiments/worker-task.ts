@@ -3,6 +3,7 @@
  * then exactly one `result` or `error` message. Thrown errors are trial failures; a worker that dies
  * instead is a crash, which the coordinator detects on its side.
  */
+import type {Dataset} from '../data';
 import type {EngineName} from '../engine';
 import type {TrialSpec} from './sweep';
 import {runTrial, type TrialEvent, type TrialOutcome} from './trial';
@@ -12,6 +13,8 @@ export interface TrialJob {
   spec: TrialSpec;
   engine: EngineName;
   threads: number;
+  /** resources.autotune: choose kernels by timing them. */
+  autotune?: boolean;
   checkpointFile?: string;
 }
 
@@ -20,14 +23,17 @@ export type WorkerMessage =
   | {type: 'result'; outcome: TrialOutcome}
   | {type: 'error'; message: string; stack?: string; code?: string};
 
-export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m: WorkerMessage) => void): Promise<void> {
+/** `data`: the job's dataset when the executor loaded it already (shared memory); otherwise the trial loads it. */
+export async function runJob(job: TrialJob, shouldStop: () => boolean, send: (m: WorkerMessage) => void, data?: Dataset): Promise<void> {
   try {
     const outcome = await runTrial(job.spec, {
       engine: job.engine,
       threads: job.threads,
+      autotune: job.autotune,
       checkpointFile: job.checkpointFile,
       shouldStop,
       emit: send,
+      data,
     });
     send({type: 'result', outcome});
   } catch (e) {

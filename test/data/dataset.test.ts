@@ -1,6 +1,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {clearDatasetCache, loadDataset, syntheticSplit} from '../../src/data';
+import {Worker} from 'node:worker_threads';
+import {clearDatasetCache, isShared, loadDataset, syntheticSplit} from '../../src/data';
 import {UsageError} from '../../src/errors';
 
 function channelMoments(x: Float32Array, channels: number): {mean: number[]; std: number[]} {
@@ -48,4 +49,29 @@ test('loadDataset: normalize false keeps the values; cache returns the same obje
 
 test('loadDataset: invalid section is a UsageError', () => {
   assert.throws(() => loadDataset({name: 'synthetic', train_size: 0}), UsageError);
+});
+
+test('loadDataset shared: one copy in SharedArrayBuffers, equal to the private load, that worker threads read in place', async () => {
+  clearDatasetCache();
+  const cfg = {name: 'synthetic' as const, image: [8, 8, 3] as [number, number, number], classes: 4, train_size: 64, test_size: 16};
+  const own = loadDataset(cfg);
+  assert.equal(isShared(own), false);
+  const shared = loadDataset(cfg, {shared: true});
+  assert.equal(isShared(shared), true, 'a private copy in the cache is not handed out as shared');
+  assert.deepEqual(Array.from(shared.train.x), Array.from(own.train.x));
+  assert.deepEqual(Array.from(shared.test.y), Array.from(own.test.y));
+  assert.equal(loadDataset(cfg, {shared: true}), shared, 'cached');
+  assert.equal(loadDataset(cfg), shared, 'a shared copy serves private requests too');
+  // Posted to a worker thread, the dataset is the same memory: what the worker writes, this thread reads.
+  const code = `const {parentPort, workerData} = require('node:worker_threads');
+    workerData.train.x[5] = 12345; workerData.test.y[3] = 77; parentPort.postMessage('ok');`;
+  const w = new Worker(code, {eval: true, workerData: shared});
+  await new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  await w.terminate();
+  assert.equal(shared.train.x[5], 12345);
+  assert.equal(shared.test.y[3], 77);
+  clearDatasetCache();
 });

@@ -98,3 +98,26 @@ test('the install-time build never fails and says in one line what is missing', 
     assert.match(lines[0], expected);
   }
 });
+
+test('kernels are chosen without timing unless autotune is asked for, and EngineInfo records which', {skip: nativeSkipReason()}, () => {
+  const run = (autotune: boolean) => {
+    const script = `const tf = require('@tensorflow/tfjs-core');
+      require(${JSON.stringify(engineModule)}).initEngine('native-cpu', 1, {autotune: ${autotune}}).then((info) => {
+        const y = tf.conv2d(tf.ones([2, 8, 8, 16]), tf.ones([3, 3, 16, 16]), 1, 1);
+        y.dataSync();
+        process.stdout.write(JSON.stringify(info));
+      }, (e) => { console.error(e.stack); process.exit(3); })`;
+    const r = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8', env: {...process.env, ABLATE_NATIVE_TUNE_LOG: '1'}});
+    assert.equal(r.status, 0, r.stderr);
+    return {info: JSON.parse(r.stdout) as {name: string; autotune: boolean; native?: {dnnl: string; isa: string}}, timed: (r.stderr.match(/ablate-native tune/g) ?? []).length};
+  };
+  const plain = run(false);
+  assert.equal(plain.info.name, 'native-cpu');
+  assert.equal(plain.info.autotune, false);
+  assert.equal(plain.timed, 0, 'no candidate was timed');
+  assert.match(plain.info.native?.dnnl ?? '', /^\d+\.\d+\.\d+$/);
+  assert.ok(plain.info.native?.isa);
+  const tuned = run(true);
+  assert.equal(tuned.info.autotune, true);
+  assert.ok(tuned.timed > 0, 'candidates were timed');
+});

@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 import {parseStudy, resolveResources} from '../../src/experiments/config';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {planStudy} from '../../src/experiments/runner';
 import {expandStudy} from '../../src/experiments/sweep';
+import {tmpDir} from '../helpers';
 import {ConfigError} from '../../src/errors';
 
 const BASE = `name: bad
@@ -119,6 +123,17 @@ test('defaults fill in a minimal study', () => {
   assert.equal(config.train.optimizer.momentum, 0.9);
   assert.deepEqual(config.seeds, [0]);
   assert.equal(config.resources.engine, 'native-cpu');
+  assert.equal(config.resources.autotune, false, 'kernels are chosen deterministically unless asked');
+});
+
+test('resources.autotune reaches the plan, and --autotune overrides it', () => {
+  const file = path.join(tmpDir(), 'tune.yaml');
+  fs.writeFileSync(file, `${BASE}resources: {autotune: true}\n`);
+  assert.equal(planStudy(file).resources.autotune, true);
+  fs.writeFileSync(file, BASE);
+  assert.equal(planStudy(file).resources.autotune, false);
+  assert.equal(planStudy(file, {autotune: true}).resources.autotune, true);
+  assert.throws(() => parseStudy(`${BASE}resources: {autotune: yes please}\n`, 'bad.yaml'), /resources\.autotune/);
 });
 
 test('resources: workers default to the cores, threads split the cores, GPUs force processes', () => {
