@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {after, before, test} from 'node:test';
 import Database from 'better-sqlite3';
 import {assertEveryTrialDoneOnce, cli, cliAsync, requires, ROOT, tmpDir, writeFile} from '../../helpers';
+import {checkpointPath, loadCheckpoint} from '../../../src/experiments/checkpoint';
 import {SLURM_INSTALLED, startCluster, type Cluster} from './cluster';
 
 const noSlurm = requires('SLURM', !SLURM_INSTALLED && 'Slurm is not installed: apt-get install slurmctld slurmd slurm-client (scripts/setup.sh does)');
@@ -122,7 +123,9 @@ test('the smoke study on Slurm: arrays split below MaxArraySize, two tasks at on
   const c = open(db);
   const subs = c.prepare('SELECT name FROM slurm_submissions ORDER BY id').all() as {name: string}[];
   assert.equal(subs.length, 2, '8 trials with MaxArraySize=5: arrays of 5 and 3');
-  const trials = c.prepare('SELECT id, started_at FROM trials').all() as {id: number}[];
+  const trials = c.prepare('SELECT id, engine, engine_json FROM trials').all() as {id: number; engine: string; engine_json: string}[];
+  // The engine that ran each trial is recorded with its description, as the local executors do.
+  for (const t of trials) assert.deepEqual([t.engine, JSON.parse(t.engine_json).name], ['native-cpu', 'native-cpu'], `trial ${t.id}`);
   const device = new Map((c.prepare("SELECT trial_id, message FROM events WHERE kind = 'device'").all() as {trial_id: number; message: string}[]).map((e) => [e.trial_id, e.message]));
   c.close();
   assert.equal(device.size, trials.length, 'every task saw CUDA_VISIBLE_DEVICES from Slurm');
@@ -166,8 +169,18 @@ test('a preempted trial checkpoints, is requeued by Slurm, resumes, and ends wit
   const c = open(db);
   const tasks = c.prepare('SELECT attempt, outcome FROM slurm_tasks').all();
   const slurmRows = c.prepare('SELECT epoch, train_loss, train_err, test_loss, test_err FROM epochs ORDER BY epoch').all();
+  const storeId = (c.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as {value: string}).value;
+  const trial = c.prepare('SELECT key, engine FROM trials').get() as {key: string; engine: string};
+  const resumed = c.prepare("SELECT count(*) AS n FROM events WHERE kind = 'resumed'").get() as {n: number};
+  const runDir = (c.prepare('SELECT run_dir FROM slurm_sweeps').get() as {run_dir: string}).run_dir;
   c.close();
   assert.deepEqual(tasks, [{attempt: 1, outcome: 'done'}], 'requeued by Slurm, not resubmitted');
+  assert.equal(trial.engine, 'native-cpu');
+  assert.equal(resumed.n, 1, 'the restarted task resumed from its checkpoint');
+  // The checkpoint is filed under the trial's identity in the run folder, and its header names the owner.
+  const ckpt = loadCheckpoint(checkpointPath(path.join(runDir, 'checkpoints'), {store: storeId, sweep: 1, trial: trial.key}), {store: storeId, sweep: 1, trial: trial.key});
+  assert.equal(ckpt.ignored, undefined);
+  assert.deepEqual(ckpt.state?.identity, {store: storeId, sweep: 1, trial: trial.key});
   assert.ok((stop.epochs as number) < 3, 'the stop came before the end');
   // The same trial without interruption, on this machine.
   const local = path.join(dir, 'local.db');
@@ -204,7 +217,8 @@ test('a trial warned of its time limit (USR1 to the batch shell, as --signal=B:U
 test('Ctrl-C cancels the sweep\'s jobs with one scancel, exits 130, and the next run finishes them from their checkpoints', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {name: 'ctrlc', epochs: 3, trainSize: 256, seeds: '[1, 2]'});
+  // 8 epochs of 128 steps: the trials are still training when Ctrl-C comes after their first epoch.
+  const file = study(dir, {name: 'ctrlc', epochs: 8, trainSize: 2048, seeds: '[1, 2]'});
   const run = cliAsync(['run', file, '--db', db], {env: env()});
   await waitFor(() => runFiles(db, 'events.jsonl').filter((f) => fs.readFileSync(f, 'utf8').includes('"type":"epoch"')).length === 2, 120_000, 'both trials training');
   run.child.kill('SIGINT');
@@ -219,7 +233,7 @@ test('Ctrl-C cancels the sweep\'s jobs with one scancel, exits 130, and the next
   assert.equal(left.trim(), '', 'no job of the sweep is left in the queue');
   const again = cli(['run', file, '--db', db], {env: env(), timeoutMs: 300_000});
   assert.equal(again.code, 0, again.stderr + again.stdout);
-  assertComplete(db, 2, 3);
+  assertComplete(db, 2, 8);
 });
 
 test('kill -9 of an attached coordinator, then resume: it re-attaches and nothing is submitted twice', {skip: noSlurm || SLOW}, async () => {
