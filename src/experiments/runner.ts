@@ -71,9 +71,15 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const choice = opts.engine ?? r.engine;
-  const auto = choice === 'auto' ? chooseAutoEngine() : undefined;
-  const engine: EngineName = auto ? auto.engine : (choice as EngineName);
-  const engineReason = auto ? `auto: ${auto.reason}` : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
+  // On Slurm the trials run on the cluster's nodes, not here: what this machine has says nothing about them,
+  // and the Slurm worker trains in-process (the torch engine's Python workers do not run there yet).
+  const onSlurm = (opts.executor ?? r.executor) === 'slurm';
+  if (onSlurm && choice === 'torch') {
+    throw new UsageError('the torch engine does not run on the slurm executor yet', {hint: 'use engine native-cpu (--engine native-cpu) with slurm.cpus_per_task threads, or run torch on one machine with executor: process'});
+  }
+  const auto = choice === 'auto' && !onSlurm ? chooseAutoEngine() : undefined;
+  const engine: EngineName = auto ? auto.engine : choice === 'auto' ? 'native-cpu' : (choice as EngineName);
+  const engineReason = auto ? `auto: ${auto.reason}` : choice === 'auto' ? 'auto: native-cpu on Slurm' : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
   let gpus: number[] | undefined = r.gpus;
   let torch: {device: 'cuda' | 'cpu'; python: string} | undefined;
   if (engine === 'torch') {

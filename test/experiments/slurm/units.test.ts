@@ -9,7 +9,8 @@ import {readEvents, readJson, RunWriter, type DoneMarker} from '../../../src/exp
 import {jobScript, stopFile} from '../../../src/experiments/slurm/script';
 import {slurmSchema} from '../../../src/experiments/slurm/settings';
 import {settle, type SettleInput} from '../../../src/experiments/slurm/settle';
-import {ConfigError} from '../../../src/errors';
+import {ConfigError, UsageError} from '../../../src/errors';
+import {planStudy} from '../../../src/experiments/runner';
 import {tmpDir} from '../../helpers';
 
 const base: SettleInput = {state: 'COMPLETED', seq: 5, finalForMs: 60_000, graceMs: 30_000, timeouts: 0, maxTimeouts: 3, crashes: 0, retries: 1};
@@ -130,4 +131,21 @@ slurm:
   assert.throws(() => parseStudy('name: s\ndataset: {name: synthetic}\nresources: {executor: slurm, gpus: [0]}\n', 'g.yaml'), /g\.yaml:3:30: resources\.gpus: on Slurm, GPUs come from the cluster: set slurm\.gpus_per_trial instead/);
   const ok = parseStudy("name: s\ndataset: {name: synthetic}\nresources: {executor: slurm}\nslurm: {partition: gpu, time: '1-00:00:00', mem: 8G}\n").config;
   assert.equal(ok.slurm?.max_timeouts, 3);
+});
+
+test('on Slurm, engine auto means native-cpu whatever this machine has; the torch engine is refused before anything runs', () => {
+  const text = `name: e
+dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
+model: {family: cifar, depth: 8}
+train: {epochs: 1, batch_size: 16}
+resources: {executor: slurm}
+`;
+  const plan = planStudy('e.yaml', {configText: text});
+  assert.deepEqual([plan.resources.engine, plan.resources.engineReason, plan.resources.executor], ['native-cpu', 'auto: native-cpu on Slurm', 'slurm']);
+  assert.equal(planStudy('e.yaml', {configText: text.replace('{executor: slurm}', '{executor: thread}'), executor: 'slurm'}).resources.executor, 'slurm', '--executor slurm overrides the study');
+  assert.throws(() => planStudy('e.yaml', {configText: text, engine: 'torch'}), (e: unknown) => {
+    assert.ok(e instanceof UsageError);
+    assert.match(e.message, /the torch engine does not run on the slurm executor yet/);
+    return true;
+  });
 });
