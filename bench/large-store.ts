@@ -11,6 +11,10 @@
  */
 import {planStudy} from '../src/experiments/runner';
 import {Store} from '../src/store/store';
+import {makeRng} from '../src/data/rng';
+
+/** Uniform numbers in [0, 1) from ablate's seeded generator. */
+const uniform = (seed: number): (() => number) => makeRng(seed).next;
 
 export interface LargeStoreOptions {
   /** Grid cells; a multiple of 50 (depth 5 × residual 2 × width 5 × the rest). */
@@ -30,18 +34,6 @@ export interface LargeStoreInfo {
   claimMsFirst: number;
   claimMsLast: number;
   buildSeconds: number;
-}
-
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The two factors of n closest to its square root (n = a × b, a <= b). */
@@ -99,7 +91,7 @@ export function buildLargeStore(file: string, opts: LargeStoreOptions): LargeSto
       if (i >= total - 1000) claimLast += dt;
       if (!row) throw new Error(`claimNext returned nothing after ${i} of ${total} trials`);
       const v = row.variant_json ? (JSON.parse(row.variant_json) as Record<string, number | boolean>) : {};
-      const r = rng(row.id * 7919 + row.seed);
+      const r = uniform(row.id * 7919 + row.seed);
       const depth = Number(v['model.depth'] ?? 20);
       const width = Number(v['model.width'] ?? 1);
       const residual = v['model.residual'] !== false;

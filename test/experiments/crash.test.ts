@@ -15,14 +15,14 @@ import {Store} from '../../src/store/store';
 
 const SLOW = !process.env.ABLATE_SLOW && 'slow: set ABLATE_SLOW=1 (npm test does)';
 
-function study(dir: string, opts: {seeds?: number[]; depths?: number[]; extraResources?: string; epochs?: number} = {}): string {
+function study(dir: string, opts: {seeds?: number[]; depths?: number[]; extraResources?: string; epochs?: number; trainSize?: number} = {}): string {
   const seeds = opts.seeds ?? [1, 2];
   const depths = opts.depths ?? [8];
   return writeFile(
     dir,
     'study.yaml',
     `name: crash
-dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
+dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: ${opts.trainSize ?? 64}, test_size: 32}
 model: {family: cifar, depth: 8, widen_factor: 0.5}
 train: {epochs: ${opts.epochs ?? 2}, batch_size: 16, optimizer: {lr: 0.05}}
 seeds: [${seeds.join(', ')}]
@@ -65,6 +65,33 @@ async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Pr
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/**
+ * The pid of a worker process in the middle of a trial: its trial has stored its first epoch and has at least
+ * two of its four 256-step epochs to go, so a kill now lands inside the trial, not after it, however fast the machine.
+ */
+async function workerMidTrial(db: string, coordinator: number): Promise<number> {
+  let victim: number | undefined;
+  await waitFor(() => {
+    let c: Database.Database | undefined;
+    try {
+      c = new Database(db, {readonly: true});
+      const row = c
+        .prepare(
+          `SELECT t.pid FROM trials t JOIN epochs e ON e.trial_id = t.id
+           WHERE t.status = 'running' AND t.pid != ? GROUP BY t.id HAVING max(e.epoch) BETWEEN 1 AND 2 LIMIT 1`,
+        )
+        .get(coordinator) as {pid: number} | undefined;
+      victim = row?.pid;
+    } catch {
+      victim = undefined; // the database or its tables do not exist yet
+    } finally {
+      c?.close();
+    }
+    return victim !== undefined;
+  }, 120_000, 'a worker in the middle of a trial');
+  return victim!;
 }
 
 test('each slot gets its own GPU: no two concurrent trials share one', () => {
@@ -165,18 +192,9 @@ test('ABLATE_FAILPOINT=commit:K: a crash at any store commit loses nothing', {sk
 test('kill -9 of one worker process mid-epoch: the trial is retried from its checkpoint and the sweep finishes', {skip: SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {seeds: [1], epochs: 4, extraResources: ', executor: process'});
+  const file = study(dir, {seeds: [1], epochs: 4, trainSize: 4096, extraResources: ', executor: process'});
   const run = cliAsync(['run', file, '--db', db]);
-  let victim: number | undefined;
-  await waitFor(() => {
-    if (!/epoch 1\/4/.test(run.output().stdout)) return false;
-    const c = new Database(db, {readonly: true});
-    const row = c.prepare("SELECT pid FROM trials WHERE status = 'running' AND pid != ? LIMIT 1").get(run.child.pid) as {pid: number} | undefined;
-    c.close();
-    victim = row?.pid;
-    return victim !== undefined;
-  }, 120_000, 'a running worker');
-  process.kill(victim!, 'SIGKILL');
+  process.kill(await workerMidTrial(db, run.child.pid!), 'SIGKILL');
   const r = await run.exited;
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assertComplete(db, 2, 4);
@@ -195,7 +213,7 @@ test('kill -9 of one worker process mid-epoch: the trial is retried from its che
 test('a trial stopped and resumed many times still gets its retry when its worker crashes (retries count crashes, not starts)', {skip: SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {seeds: [1], epochs: 4, extraResources: ', executor: process'});
+  const file = study(dir, {seeds: [1], epochs: 4, trainSize: 4096, extraResources: ', executor: process'});
   // The sweep as five earlier runs interrupted by Ctrl-C leave it: every trial started five times, never crashed.
   const plan = planStudy(file);
   const store = new Store(db);
@@ -207,16 +225,7 @@ test('a trial stopped and resumed many times still gets its retry when its worke
   }
   store.close();
   const run = cliAsync(['run', file, '--db', db]);
-  let victim: number | undefined;
-  await waitFor(() => {
-    if (!/epoch 1\/4/.test(run.output().stdout)) return false;
-    const c = new Database(db, {readonly: true});
-    const row = c.prepare("SELECT pid FROM trials WHERE status = 'running' AND pid != ? LIMIT 1").get(run.child.pid) as {pid: number} | undefined;
-    c.close();
-    victim = row?.pid;
-    return victim !== undefined;
-  }, 120_000, 'a running worker');
-  process.kill(victim!, 'SIGKILL');
+  process.kill(await workerMidTrial(db, run.child.pid!), 'SIGKILL');
   const r = await run.exited;
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assertComplete(db, 2, 4);

@@ -10,18 +10,10 @@ import * as path from 'node:path';
 import {datasetInfo} from '../../src/data';
 import {countMacs, countParams, resolveModelSpec} from '../../src/models';
 import {openDb, type Db} from '../../src/store/db';
+import {makeRng} from '../../src/data/rng';
 
-/** Small deterministic PRNG (mulberry32) for seed-to-seed noise. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Uniform numbers in [0, 1) from ablate's seeded generator. */
+const uniform = (seed: number): (() => number) => makeRng(seed).next;
 
 /** Final test error (fraction) by depth for plain and residual nets, in the spirit of He et al. Table 6. */
 const FINAL_TEST: Record<string, number> = {
@@ -142,7 +134,7 @@ export function insertSweep(db: Db, plan: SweepPlan): number {
             status === 'failed' ? (o?.error ?? 'worker exited').split('\n')[0] : `loss became NaN in epoch ${nEpochs}`,
           );
         }
-        const r = rng(depth * 1000 + (residual ? 500 : 0) + seed * 7 + plan.createdAt % 97);
+        const r = uniform(depth * 1000 + (residual ? 500 : 0) + seed * 7 + plan.createdAt % 97);
         const final = (FINAL_TEST[`${residual}:${depth}`] ?? 0.1) + (plan.shift ?? 0) + (r() - 0.5) * 0.006;
         for (let e = 1; e <= nEpochs; e++) {
           const decay = Math.exp(-(e - 1) / Math.max(1, plan.epochs / 5));
