@@ -303,8 +303,8 @@ export class SlurmSweep {
   // --- following ---------------------------------------------------------------------------------------
 
   /**
-   * One look at the queue and the run folders: ingest what arrived and settle what ended.
-   * `resubmit: false` (status, report) gives resubmittable trials back as pending instead of leaving that to a run.
+   * One look at the queue and the run folders: ingest what arrived and settle what ended. Trials to run again
+   * go back to pending; submitting them is left to the caller (a run does, status and report do not).
    */
   async poll(o: {maxTimeouts: number; retries: number; accounting: boolean}): Promise<{queueKnown: boolean}> {
     const tasks = this.activeTasks();
