@@ -5,6 +5,7 @@
 #   dataset-fashion-mnist  Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist (configs/*.yaml)
 #   chromium               headless browser for the HTML report test
 #   python3-torch, python3-numpy   PyTorch 1.13 (CPU) for the torch engine's tests (a GPU needs pip install torch)
+#   slurmctld, slurmd, slurm-client   Slurm 22.05: the tests start a one-node cluster to run the slurm executor on
 # Set ABLATE_SKIP_APT=1 to skip the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ if [ "$major" -lt 20 ]; then
   echo "setup: ablate needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none)); Debian 12's nodejs package is 18, so install Node.js 20 first" >&2
   exit 1
 fi
-packages=(g++ make python3 libdnnl-dev dataset-fashion-mnist chromium python3-torch python3-numpy)
+packages=(g++ make python3 libdnnl-dev dataset-fashion-mnist chromium python3-torch python3-numpy slurmctld slurmd slurm-client)
 if [ "${ABLATE_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

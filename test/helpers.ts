@@ -1,15 +1,17 @@
-/** Shared test helpers: temp folders and running the real CLI. */
+/** Shared test helpers: temp folders, running the real CLI, and the invariants of a finished sweep. */
+import assert from 'node:assert/strict';
 import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {test} from 'node:test';
+import Database from 'better-sqlite3';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
 
 /** What some tests need from the machine; CI requires each with `ABLATE_REQUIRE_<NAME>=1` (see .ci/run). */
-export type Requirement = 'NATIVE' | 'CHROMIUM' | 'FASHION_MNIST' | 'MOUNT' | 'TORCH';
+export type Requirement = 'NATIVE' | 'CHROMIUM' | 'FASHION_MNIST' | 'MOUNT' | 'TORCH' | 'SLURM';
 
 /**
  * The `skip` option of tests that need something this machine may lack: `missing` says what is missing
@@ -88,4 +90,26 @@ sweep:
 resources: {workers: 2}
 `,
   );
+}
+
+/**
+ * The invariants a sweep ends with, however it was interrupted: integrity ok, every trial `done` with
+ * exactly one `done` event, and every (trial, epoch) row stored once.
+ */
+export function assertEveryTrialDoneOnce(db: string, trials: number, epochs = 2): void {
+  const c = new Database(db, {readonly: true});
+  try {
+    assert.equal(c.pragma('integrity_check', {simple: true}), 'ok');
+    const rows = c.prepare('SELECT id, status FROM trials').all() as {id: number; status: string}[];
+    assert.equal(rows.length, trials);
+    assert.deepEqual([...new Set(rows.map((r) => r.status))], ['done'], JSON.stringify(rows));
+    const doneEvents = c.prepare("SELECT trial_id, count(*) AS n FROM events WHERE kind = 'done' GROUP BY trial_id").all() as {n: number}[];
+    assert.equal(doneEvents.length, trials);
+    assert.ok(doneEvents.every((e) => e.n === 1), 'each trial ended done exactly once');
+    const perTrial = c.prepare('SELECT trial_id, count(*) AS n, count(DISTINCT epoch) AS d, max(epoch) AS m FROM epochs GROUP BY trial_id').all() as {n: number; d: number; m: number}[];
+    assert.equal(perTrial.length, trials);
+    for (const p of perTrial) assert.deepEqual([p.n, p.d, p.m], [epochs, epochs, epochs]);
+  } finally {
+    c.close();
+  }
 }

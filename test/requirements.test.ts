@@ -54,13 +54,13 @@ test('CI requires everything a test can skip for', () => {
   };
   walk(path.join(ROOT, 'test'));
   const used = new Set(sources.flatMap((s) => [...s.matchAll(/requires\('([A-Z_]+)'/g)].map((m) => m[1])));
-  assert.deepEqual([...used].sort(), ['CHROMIUM', 'FASHION_MNIST', 'MOUNT', 'NATIVE', 'TORCH']);
+  assert.deepEqual([...used].sort(), ['CHROMIUM', 'FASHION_MNIST', 'MOUNT', 'NATIVE', 'SLURM', 'TORCH']);
   const ci = fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8');
   for (const name of used) assert.match(ci, new RegExp(`ABLATE_REQUIRE_${name}=1`), `.ci/run sets ABLATE_REQUIRE_${name}=1`);
-  // Every skip condition in the tests is a requirement (nativeSkipReason and NO_TORCH go through requires), the slow
+  // Every skip condition in the tests is a requirement (nativeSkipReason, NO_TORCH and noSlurm go through requires), the slow
   // switch (npm test sets ABLATE_SLOW=1), or a check that does not apply to root (covered by the required
   // tmpfs mount tests).
-  const allowed = /requires\(|nativeSkipReason\(\)|skip: NO_TORCH\b|skip: SLOW\b|skip: cannotMount\b|process\.getuid\?\.\(\) === 0/;
+  const allowed = /requires\(|nativeSkipReason\(\)|skip: NO_TORCH\b|skip: SLOW\b|skip: cannotMount\b|skip: noSlurm\b|process\.getuid\?\.\(\) === 0/;
   const odd = sources.flatMap((src) =>
     src
       .split('\n')

@@ -52,6 +52,9 @@ per-trial table.`;
     const {openDb} = await import('../store/db');
     const {buildReport} = await import('../report/model');
     const {renderReport, reportJson} = await import('../report/views');
+    const {syncSlurmDb} = await import('../experiments/slurm/sync');
+    const warning = await syncSlurmDb(flags.db);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
     const db = openDb(flags.db, {readonly: true});
     try {
       const report = buildReport(db, {

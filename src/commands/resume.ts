@@ -10,7 +10,8 @@ export default class Resume extends BaseCommand {
 
   static description = `Finds the sweep by name or id (default: the latest), reclaims trials left running by a dead run, and
 trains what is not finished, exactly as \`ablate run\` on the original file would: on the engine the sweep
-trains on, reading a relative dataset.path beside the original study file.`;
+trains on, reading a relative dataset.path beside the original study file. A sweep that ran on Slurm
+re-attaches to its jobs (nothing is submitted twice) and submits what is pending.`;
 
   static examples = ['<%= config.bin %> resume', '<%= config.bin %> resume depth-sweep', '<%= config.bin %> resume 3 --retry-failed'];
 
@@ -23,6 +24,7 @@ trains on, reading a relative dataset.path beside the original study file.`;
   static flags = {
     'retry-failed': Flags.boolean({description: 'queue failed trials again'}),
     workers: Flags.integer({min: 1, description: 'override resources.workers'}),
+    detach: Flags.boolean({description: 'slurm: submit what is pending and exit without following the jobs'}),
     'max-trials': Flags.integer({min: 1, description: `refuse grids of more trials than this (default ${DEFAULT_MAX_TRIALS.toLocaleString('en-US')})`}),
   };
 
@@ -35,6 +37,8 @@ trains on, reading a relative dataset.path beside the original study file.`;
         ? db.prepare('SELECT * FROM sweeps ORDER BY id DESC LIMIT 1').get()
         : db.prepare('SELECT * FROM sweeps WHERE id = ? OR name = ? ORDER BY id DESC LIMIT 1').get(Number(args.sweep) || -1, args.sweep)
     ) as {id: number; name: string; config_path: string; config_yaml: string; smoke: number; engine: EngineName | null} | undefined;
+    // A sweep that ran on Slurm resumes there, whatever its study file says (it may have been run with --executor slurm).
+    const onSlurm = !!sweep && !!db.prepare('SELECT 1 FROM slurm_sweeps WHERE sweep_id = ?').get(sweep.id);
     db.close();
     if (!sweep) throw new UsageError(`no sweep ${args.sweep ?? ''} in ${flags.db}`.trim(), {hint: 'ablate status lists the sweeps'});
     const {runWithProgress} = await import('../experiments/progress');
@@ -48,6 +52,8 @@ trains on, reading a relative dataset.path beside the original study file.`;
         db: flags.db,
         retryFailed: flags['retry-failed'],
         workers: flags.workers,
+        executor: onSlurm ? 'slurm' : undefined,
+        detach: flags.detach,
         maxTrials: flags['max-trials'],
       },
       (line) => this.log(line),

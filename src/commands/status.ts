@@ -37,6 +37,12 @@ stdout is not a terminal it prints one snapshot per interval instead; with --jso
     if (!(interval >= 0.2 && interval <= 3600)) {
       throw new UsageError(`--interval must be a number of seconds between 0.2 and 3600; received "${flags.interval}"`, {hint: 'for example: --interval 2'});
     }
+    const {syncSlurmDb} = await import('../experiments/slurm/sync');
+    const sync = async () => {
+      const warning = await syncSlurmDb(flags.db);
+      if (warning) process.stderr.write(`warning: ${warning}\n`);
+    };
+    await sync();
     const db = openDb(flags.db, {readonly: true});
     try {
       const snapshot = () => getStatus(db, {sweep: args.sweep});
@@ -49,7 +55,8 @@ stdout is not a terminal it prints one snapshot per interval instead; with --jso
       await watch({
         interval: interval * 1000,
         tty: Boolean(process.stdout.isTTY),
-        render: () => {
+        render: async () => {
+          await sync();
           const status = snapshot();
           return this.jsonEnabled() ? JSON.stringify(status) + '\n' : renderStatus(status);
         },

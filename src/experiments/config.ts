@@ -11,6 +11,7 @@ import {datasetConfigSchema} from '../data';
 import {ENGINE_CHOICES, needsProcess} from '../engine/names';
 import {modelConfigSchema} from '../models/config';
 import {ConfigError, didYouMean, UsageError, type ConfigIssue} from '../errors';
+import {slurmSchema} from './slurm/settings';
 
 export const MAX_WORKERS = 256;
 
@@ -67,7 +68,7 @@ export const trainSchema = z
     }
   });
 
-export const EXECUTORS = ['thread', 'process'] as const;
+export const EXECUTORS = ['thread', 'process', 'slurm'] as const;
 
 export const resourcesSchema = z
   .object({
@@ -77,7 +78,7 @@ export const resourcesSchema = z
     threads: z.number().int().min(1).max(1024).optional(),
     /** auto: torch on CUDA when a GPU and torch are present, else native-cpu. */
     engine: z.enum(ENGINE_CHOICES).default('auto'),
-    /** thread: piscina worker threads; process: one child process per slot (needed by tfjs-node and GPUs). */
+    /** thread: piscina worker threads; process: one child process per slot (needed by tfjs-node and GPUs); slurm: one array task per trial. */
     executor: z.enum(EXECUTORS).optional(),
     /** GPU indices; each slot gets one through CUDA_VISIBLE_DEVICES. */
     gpus: z.array(z.number().int().min(0)).nonempty().optional(),
@@ -127,6 +128,8 @@ export const studySchema = z
       .default([0]),
     sweep: sweepSchema.default({}),
     resources: resourcesSchema.default({}),
+    /** Cluster settings for `executor: slurm`. */
+    slurm: slurmSchema.optional(),
   })
   .strict();
 
@@ -291,6 +294,9 @@ function checkResources(r: ResourcesConfig, locate: LoadedStudy['locate']): Conf
   }
   if (r.gpus && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: 'GPUs are pinned per process (CUDA_VISIBLE_DEVICES); use executor: process or leave executor out', ...locate(['resources', 'executor'])});
+  }
+  if (r.gpus && r.executor === 'slurm') {
+    out.push({path: 'resources.gpus', message: 'on Slurm, GPUs come from the cluster: set slurm.gpus_per_trial instead', ...locate(['resources', 'gpus'])});
   }
   if (needsProcess(r.engine) && r.executor === 'thread') {
     out.push({path: 'resources.executor', message: `${r.engine} does not survive worker threads; use executor: process or leave executor out`, ...locate(['resources', 'executor'])});

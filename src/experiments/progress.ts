@@ -87,7 +87,7 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
       name = info.name;
       work = info.work;
       workLeft = info.workLeft;
-      log(`${info.resumed ? 'resuming' : 'starting'} sweep ${info.name} (id ${info.sweepId}): ${info.total} trials, ${info.done} already finished; ${info.workers} worker(s), engine ${info.engine}${info.engineReason ? ` (${info.engineReason})` : ''}`);
+      log(`${info.resumed ? 'resuming' : 'starting'} sweep ${info.name} (id ${info.sweepId}): ${info.total} trials, ${info.done} already finished; ${info.where ?? `${info.workers} worker(s)`}, engine ${info.engine}${info.engineReason ? ` (${info.engineReason})` : ''}`);
       if (tty) timer = setInterval(draw, 500);
     },
     warn(message) {
@@ -124,6 +124,9 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
       const what = status === 'done' && l?.err !== undefined ? `done, test error ${pct(l.err)}` : status;
       log(`${trialLabel(row)}: ${what}${detail ? ` (${detail.split('\n')[0]})` : ''}  [${done}/${total}, ETA ${eta()}]`);
     },
+    trialInfo(row, message) {
+      log(`${trialLabel(row)}: ${message}`);
+    },
     stopping(signal) {
       log(`${signal}: stopping — running trials checkpoint and stop; press Ctrl-C again to exit at once (the next run resumes either way)`);
     },
@@ -147,6 +150,12 @@ export async function runWithProgress(
   const reporter = createReporter(out);
   const result = await runStudy({...opts, handleSignals: true, reporter}).finally(() => reporter.close());
   const c = result.counts;
+  if (result.detached) {
+    const db = opts.db === DEFAULT_DB ? '' : ` --db ${opts.db}`;
+    log(`sweep ${result.name} (id ${result.sweepId}): ${c.running} trial(s) on Slurm${result.detached.length ? ` (submitted now: job ${result.detached.join(', ')})` : ''}, ${c.done + c.diverged} finished, ${c.failed} failed`);
+    log(`follow it with: ablate status ${result.sweepId}${db}; results with: ablate report ${result.sweepId}${db}; re-attach with: ablate resume ${result.sweepId}${db}`);
+    return result;
+  }
   log(
     `sweep ${result.name} (id ${result.sweepId}): ${c.done} done, ${c.diverged} diverged, ${c.failed} failed, ${c.pending} not finished` +
       (result.signal ? ` — interrupted by ${result.signal}; run the same command to resume` : '') +

@@ -10,8 +10,8 @@ import {countMacs, countParams} from '../models/accounting';
 import {resolveModelSpec} from '../models/config';
 import {describeModel} from '../models/spec';
 import {EnvironmentError, UsageError} from '../errors';
-import {Store, type TrialRow} from '../store/store';
-import {loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
+import {SLURM_OWNER, Store, type TrialRow} from '../store/store';
+import {EXECUTORS, loadStudy, parseStudy, resolveResources, type LoadedStudy} from './config';
 import {checkpointPath} from './checkpoint';
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
@@ -19,6 +19,10 @@ import type {TrialEvent, TrialOutcome} from './trial';
 import {checkEngineInstalled, type EngineChoice, type EngineName} from '../engine/names';
 import {chooseAutoEngine, probeTorch} from '../engine/torch';
 import {now, traceSpan, traced} from '../trace';
+import {preflight, runOnSlurm} from './slurm/coordinator';
+import {listenForStop} from './stop';
+import type {TrialReporter} from './reporter';
+import {slurmSchema} from './slurm/settings';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -51,6 +55,7 @@ export interface PlanOptions {
   maxTrials?: number;
   engine?: EngineChoice;
   workers?: number;
+  executor?: (typeof EXECUTORS)[number];
   /** Override resources.autotune. */
   autotune?: boolean;
 }
@@ -66,9 +71,15 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const choice = opts.engine ?? r.engine;
-  const auto = choice === 'auto' ? chooseAutoEngine() : undefined;
-  const engine: EngineName = auto ? auto.engine : (choice as EngineName);
-  const engineReason = auto ? `auto: ${auto.reason}` : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
+  // On Slurm the trials run on the cluster's nodes, not here: what this machine has says nothing about them,
+  // and the Slurm worker trains in-process (the torch engine's Python workers do not run there yet).
+  const onSlurm = (opts.executor ?? r.executor) === 'slurm';
+  if (onSlurm && choice === 'torch') {
+    throw new UsageError('the torch engine does not run on the slurm executor yet', {hint: 'use engine native-cpu (--engine native-cpu) with slurm.cpus_per_task threads, or run torch on one machine with executor: process'});
+  }
+  const auto = choice === 'auto' && !onSlurm ? chooseAutoEngine() : undefined;
+  const engine: EngineName = auto ? auto.engine : choice === 'auto' ? 'native-cpu' : (choice as EngineName);
+  const engineReason = auto ? `auto: ${auto.reason}` : choice === 'auto' ? 'auto: native-cpu on Slurm' : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
   let gpus: number[] | undefined = r.gpus;
   let torch: {device: 'cuda' | 'cpu'; python: string} | undefined;
   if (engine === 'torch') {
@@ -86,7 +97,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
     throw new UsageError(`resources.gpus names GPU ${outside}, but CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES} allots ${allotted.length} GPU(s); the indices count within it`, {hint: `use indices 0..${allotted.length - 1}`});
   }
   const resources = {
-    ...resolveResources({...r, gpus, workers: opts.workers ?? r.workers, engine}),
+    ...resolveResources({...r, gpus, workers: opts.workers ?? r.workers, engine, executor: opts.executor ?? r.executor}),
     engine, engineReason, retries: r.retries, compile: r.compile, autotune: opts.autotune ?? r.autotune, ...torch,
   };
   // Never more than trials_per_gpu slots on one GPU (a study written for CPU workers may ask for more).
@@ -96,7 +107,7 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
 }
 
-export interface RunReporter {
+export interface RunReporter extends TrialReporter {
   start?(info: {
     sweepId: number;
     name: string;
@@ -111,12 +122,9 @@ export interface RunReporter {
     work: (trialKey: string) => number;
     /** Cost of the trials not finished yet. */
     workLeft: number;
+    /** Where trials run when not on local workers, e.g. "on Slurm (partition gpu)". */
+    where?: string;
   }): void;
-  warn?(message: string): void;
-  trialStart?(trial: TrialRow): void;
-  trialEvent?(trial: TrialRow, event: TrialEvent): void;
-  trialEnd?(trial: TrialRow, status: string, detail?: string): void;
-  stopping?(signal: string): void;
 }
 
 export interface RunOptions extends PlanOptions {
@@ -136,6 +144,8 @@ export interface RunOptions extends PlanOptions {
   /** Install SIGINT/SIGTERM handlers (the CLI does; tests may drive `abort` instead). */
   handleSignals?: boolean;
   abort?: AbortSignal;
+  /** Slurm: submit, record the jobs and return without following them. */
+  detach?: boolean;
 }
 
 export interface RunResult {
@@ -144,6 +154,8 @@ export interface RunResult {
   counts: Record<string, number>;
   /** Set when the run was interrupted by a signal. */
   signal?: 'SIGINT' | 'SIGTERM';
+  /** Slurm with --detach: the array jobs submitted. */
+  detached?: string[];
   exitCode: number;
 }
 
@@ -166,9 +178,15 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     if (!checked.has(id)) checkDatasetFiles(spec.dataset, {baseDir: dataDir});
     checked.add(id);
   }
+  const onSlurm = plan.resources.executor === 'slurm';
+  const slurmSettings = onSlurm ? (plan.study.config.slurm ?? slurmSchema.parse({})) : undefined;
+  if (opts.detach && !onSlurm) throw new UsageError('--detach needs the slurm executor', {hint: 'add --executor slurm, or set resources.executor: slurm in the study'});
+  // Slurm problems (no sbatch, unknown partition, settings sbatch refuses) are one error before anything is written.
+  const cluster = slurmSettings ? await preflight(plan.study, slurmSettings) : undefined;
   const rep = opts.reporter ?? {};
   const setupStart = now();
-  const store = new Store(opts.db);
+  // Trials on Slurm are leased to the cluster, not to this process: any coordinator attached to the sweep settles them.
+  const store = new Store(opts.db, onSlurm ? SLURM_OWNER : undefined);
   let executor: Executor | undefined;
   const cleanups: (() => void)[] = [];
   try {
@@ -186,6 +204,9 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       plan.trials.map((t) => ({key: t.spec.key, idx: t.spec.index, variant: t.spec.variant, seed: t.spec.seed, spec: t.spec, params: t.params, macs: t.macs})),
     );
     for (const r of store.reclaim(sweep.id, (opts.staleAfterS ?? 60) * 1000)) rep.warn?.(`trial ${r.id} was left running by a stopped run; it will run again from its last checkpoint`);
+    if (!onSlurm && store.slurmSweep(sweep.id) && store.counts(sweep.id).running > 0) {
+      throw new UsageError(`sweep ${plan.name} (id ${sweep.id}) has trials on Slurm`, {hint: `follow them with --executor slurm, or: ablate resume ${sweep.id}`});
+    }
     if (opts.retryFailed) store.requeueFailed(sweep.id);
     const before = store.counts(sweep.id);
     const total = Object.values(before).reduce((a, b) => a + b, 0);
@@ -198,12 +219,28 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       engine: resources.engine, engineReason: resources.engineReason, resumed: total - before.pending > 0,
       work: (key) => workByKey.get(key) ?? 0,
       workLeft: unfinished.reduce((a, r) => a + (workByKey.get(r.key) ?? 0), 0),
+      where: slurmSettings ? `on Slurm${slurmSettings.partition ? ` (partition ${slurmSettings.partition})` : ''}` : undefined,
     });
-    if (before.pending === 0) {
+    if (before.pending === 0 && !(onSlurm && before.running > 0)) {
       const counts = store.counts(sweep.id);
       return {sweepId: sweep.id, name: plan.name, counts, exitCode: counts.failed > 0 ? 1 : 0};
     }
     traceSpan('store-setup', setupStart);
+    if (slurmSettings && cluster) {
+      store.setSweepStatus(sweep.id, 'running');
+      const r = await runOnSlurm({
+        store, sweepId: sweep.id, sweepName: plan.name, settings: slurmSettings, cluster,
+        runDir: slurmSettings.run_dir ?? path.join(path.dirname(path.resolve(opts.db)), 'slurm'),
+        job: {engine: resources.engine, threads: slurmSettings.cpus_per_task ?? plan.study.config.resources.threads ?? 1, autotune: resources.autotune, dataDir},
+        retries: resources.retries, reporter: rep, detach: opts.detach, handleSignals: opts.handleSignals, abort: opts.abort,
+      });
+      const counts = store.counts(sweep.id);
+      const complete = counts.pending === 0 && counts.running === 0;
+      store.setSweepStatus(sweep.id, complete ? 'done' : counts.running > 0 ? 'running' : 'incomplete');
+      if (opts.detach) return {sweepId: sweep.id, name: plan.name, counts, detached: r.submitted, exitCode: 0};
+      const exitCode = r.signal ? (r.signal === 'SIGINT' ? 130 : 143) : counts.failed > 0 || counts.pending > 0 || counts.running > 0 ? 1 : 0;
+      return {sweepId: sweep.id, name: plan.name, counts, signal: r.signal, exitCode};
+    }
     const poolStart = now();
     // Workers start (and initialise the engine) while the sweep is marked running and signals are set up.
     const starting: Promise<Executor> = resources.engine === 'torch'
@@ -212,7 +249,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
         deterministic: !resources.autotune,
       }))
-      : createExecutor(resources.executor, {
+      : createExecutor(resources.executor as 'thread' | 'process', {
         workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads, autotune: resources.autotune},
       });
     store.setSweepStatus(sweep.id, 'running');
@@ -256,18 +293,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
         failHard(e);
       }
     };
-    if (opts.handleSignals) {
-      const onInt = () => requestStop('SIGINT');
-      const onTerm = () => requestStop('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      cleanups.push(() => process.off('SIGINT', onInt), () => process.off('SIGTERM', onTerm));
-    }
-    if (opts.abort) {
-      const onAbort = () => requestStop('SIGTERM');
-      opts.abort.addEventListener('abort', onAbort);
-      cleanups.push(() => opts.abort!.removeEventListener('abort', onAbort));
-    }
+    cleanups.push(listenForStop(opts, requestStop));
     const beat = setInterval(guard(() => store.heartbeat([...running.keys()])), HEARTBEAT_MS);
     cleanups.push(() => clearInterval(beat));
 

@@ -69,3 +69,26 @@ export class StopRequest {
   /** The poll function a trial takes (RunTrialOptions.shouldStop). */
   readonly poll = (): boolean => this.requested;
 }
+
+/**
+ * The coordinator's side: route SIGINT and SIGTERM (when `handleSignals`) and an abort signal (as SIGTERM)
+ * to `requestStop`. Returns what removes the listeners again.
+ */
+export function listenForStop(opts: {handleSignals?: boolean; abort?: AbortSignal}, requestStop: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
+  const cleanups: (() => void)[] = [];
+  if (opts.handleSignals) {
+    const onInt = () => requestStop('SIGINT');
+    const onTerm = () => requestStop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    cleanups.push(() => process.off('SIGINT', onInt), () => process.off('SIGTERM', onTerm));
+  }
+  if (opts.abort) {
+    const onAbort = () => requestStop('SIGTERM');
+    opts.abort.addEventListener('abort', onAbort);
+    cleanups.push(() => opts.abort!.removeEventListener('abort', onAbort));
+  }
+  return () => {
+    for (const c of cleanups) c();
+  };
+}

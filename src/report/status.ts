@@ -39,6 +39,8 @@ export interface RunningTrialStatus {
   heartbeatAt: number | null;
   heartbeatAgeMs: number | null;
   startedAt: number | null;
+  /** Slurm: where the trial's job is, e.g. "queued (Priority)" or "running on node12". */
+  where?: string;
 }
 
 export interface ProblemTrial {
@@ -93,6 +95,7 @@ function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, det
   }
   const runningRows = trialsWithStatus(db, s.id, 'running');
   const last = lastEpochs(db, runningRows.map((t) => t.id));
+  const onSlurm = slurmWhere(db, s.id);
   const running: RunningTrialStatus[] = runningRows.map((t) => {
     const e = last.get(t.id);
     return {
@@ -110,6 +113,7 @@ function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, det
       heartbeatAt: t.heartbeatAt,
       heartbeatAgeMs: t.heartbeatAt === null ? null : Math.max(0, now - t.heartbeatAt),
       startedAt: t.startedAt,
+      ...(onSlurm.has(t.id) ? {where: onSlurm.get(t.id)} : {}),
     };
   });
   const perEpoch = epochsDone > 0 && seconds > 0 ? seconds / epochsDone : null;
@@ -141,6 +145,26 @@ function sweepStatus(db: Db, s: SweepRow, counts: StatusCounts, now: number, det
     }));
   }
   return out;
+}
+
+/** Where each active Slurm job of a sweep is, from the last look at the queue. */
+function slurmWhere(db: Db, sweepId: number): Map<number, string> {
+  const rows = db
+    .prepare(
+      `SELECT t.trial_id, t.state, t.reason, t.node, t.array_index, s.job_id FROM slurm_tasks t JOIN slurm_submissions s ON s.id = t.submission_id
+       WHERE s.sweep_id = ? AND t.outcome IS NULL`,
+    )
+    .all(sweepId) as {trial_id: number; state: string; reason: string | null; node: string | null; array_index: number; job_id: string | null}[];
+  return new Map(
+    rows.map((r) => {
+      const job = r.job_id ? `job ${r.job_id}_${r.array_index}` : 'being submitted';
+      const where =
+        r.state === 'RUNNING' ? `running on ${r.node ?? '?'} (${job})`
+        : r.state === 'PENDING' || r.state === 'SUBMITTED' ? `queued${r.reason && r.reason !== 'None' ? ` (${r.reason})` : ''} (${job})`
+        : `${r.state.toLowerCase()}${r.node ? ` on ${r.node}` : ''} (${job})`;
+      return [r.trial_id, where];
+    }),
+  );
 }
 
 /** Status of one sweep (with its failures) or of every sweep. */
@@ -184,8 +208,9 @@ export function renderStatus(report: StatusReport): string {
   for (const s of report.sweeps) {
     if (s.running.length > 0) {
       out += `\nrunning in ${s.name} (#${s.id}):\n`;
+      const slurm = s.running.some((r) => r.where !== undefined);
       out += renderTerminal({
-        head: ['trial', 'variant', 'seed', 'epoch', 'train err (%)', 'test err (%)', 'images/s', 'attempt', 'slot', 'heartbeat'],
+        head: ['trial', 'variant', 'seed', 'epoch', 'train err (%)', 'test err (%)', 'images/s', 'attempt', slurm ? 'where' : 'slot', 'heartbeat'],
         align: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
         rows: s.running.map((r) => [
           String(r.id),
@@ -196,7 +221,7 @@ export function renderStatus(report: StatusReport): string {
           fixed(r.last?.testErr),
           fixed(r.last?.imagesPerSec, 1),
           String(r.attempt),
-          r.slot === null ? '—' : String(r.slot),
+          r.where ?? (r.slot === null ? '—' : String(r.slot)),
           age(r.heartbeatAt, report.now),
         ]),
       });

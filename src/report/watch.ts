@@ -9,7 +9,7 @@ export interface WatchOptions {
   interval: number;
   /** Repaint in place (ANSI) instead of appending snapshots. */
   tty: boolean;
-  render: () => string;
+  render: () => string | Promise<string>;
   write: (text: string) => void;
   /** Append mode only: print a "--- time ---" line before each snapshot (off for JSON lines). */
   separator?: boolean;
@@ -35,7 +35,7 @@ export async function watch(opts: WatchOptions): Promise<void> {
     while (!stopped) {
       let body: string;
       try {
-        body = opts.render();
+        body = await opts.render();
       } catch (e) {
         // A transient read error (e.g. the file being replaced) should not end a live view.
         body = `error: ${(e as Error).message}\n`;

@@ -117,6 +117,44 @@ export const MIGRATIONS: (string | ((db: Db) => void))[] = [
   DROP INDEX trials_by_status;
   CREATE INDEX events_by_trial ON events (trial_id);
   `,
+  // Sweeps run on Slurm (the slurm executor): where their jobs are and what of their run folders is ingested.
+  `
+  -- Sweeps run on Slurm: the sweep's token names its jobs (ablate-<token>-<n>) and its folder on the shared filesystem.
+  CREATE TABLE slurm_sweeps (
+    sweep_id    INTEGER PRIMARY KEY REFERENCES sweeps(id),
+    token       TEXT NOT NULL,
+    run_dir     TEXT NOT NULL,                 -- absolute; manifests, job scripts, logs, one folder per trial
+    coordinator TEXT,                          -- host:pid of the ablate attached to the sweep, if any
+    attached_at INTEGER                        -- its last sign of life (unix ms)
+  );
+  -- One sbatch call: an array of trials. Recorded before sbatch runs, so a crash in between is detected.
+  CREATE TABLE slurm_submissions (
+    id           INTEGER PRIMARY KEY,
+    sweep_id     INTEGER NOT NULL REFERENCES sweeps(id),
+    name         TEXT NOT NULL UNIQUE,         -- the job name
+    job_id       TEXT,                         -- array job id; NULL until sbatch answered
+    state        TEXT NOT NULL,                -- preparing | submitted | abandoned
+    created_at   INTEGER NOT NULL,
+    submitted_at INTEGER
+  );
+  -- One trial attempt = one array task; Slurm may requeue it (preemption) without a new attempt.
+  CREATE TABLE slurm_tasks (
+    trial_id      INTEGER NOT NULL REFERENCES trials(id),
+    attempt       INTEGER NOT NULL,
+    submission_id INTEGER NOT NULL REFERENCES slurm_submissions(id),
+    array_index   INTEGER NOT NULL,
+    run_dir       TEXT NOT NULL,               -- the attempt's folder
+    state         TEXT NOT NULL DEFAULT 'SUBMITTED', -- last Slurm state seen
+    reason        TEXT,                        -- why it waits in the queue
+    node          TEXT,
+    ingested      INTEGER NOT NULL DEFAULT 0,  -- bytes of events.jsonl already read
+    seq           INTEGER NOT NULL DEFAULT 0,  -- last event sequence number read
+    outcome       TEXT,                        -- NULL while active; done | diverged | failed | timeout | preempted | node_fail | cancelled | lost
+    ended_at      INTEGER,
+    PRIMARY KEY (trial_id, attempt)
+  );
+  CREATE INDEX slurm_tasks_by_submission ON slurm_tasks (submission_id, array_index);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

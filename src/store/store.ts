@@ -76,6 +76,52 @@ export interface EpochRow {
   images_per_sec: number | null;
 }
 
+/** Lease holder of trials submitted to Slurm: any coordinator attached to the sweep may settle them. */
+export const SLURM_OWNER = 'slurm';
+
+export interface SlurmSweepRow {
+  sweep_id: number;
+  token: string;
+  run_dir: string;
+  coordinator: string | null;
+  attached_at: number | null;
+}
+
+/** One attempt of a trial on Slurm. */
+export interface SlurmTaskKey {
+  trial_id: number;
+  attempt: number;
+}
+
+export interface SlurmTaskRow extends SlurmTaskKey {
+  submission_id: number;
+  array_index: number;
+  run_dir: string;
+  state: string;
+  reason: string | null;
+  node: string | null;
+  ingested: number;
+  seq: number;
+  outcome: string | null;
+  ended_at: number | null;
+  /** The submission's job name and array job id. */
+  name: string;
+  job_id: string | null;
+}
+
+/** What one read of an attempt's run folder brings (see Store.ingestSlurm). */
+export interface SlurmIngest {
+  /** The read position after this batch: bytes of events.jsonl, last sequence number. */
+  offset: number;
+  seq: number;
+  epochs: EpochRow[];
+  /** The attempt started (or Slurm restarted it) on a node. */
+  started?: {pid: number; at: number; node: string};
+  /** The engine that ran it. */
+  engine?: {pid: number; engine: EngineRecord};
+  events: {kind: string; message: string | null}[];
+}
+
 /** Identity of this coordinator: host and pid, so a dead owner on this host is detected, not guessed. */
 export function ownerId(pid = process.pid): string {
   return `${os.hostname()}:${pid}`;
@@ -88,6 +134,15 @@ function isAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Whether the holder `host:pid` of a lease is gone: its process no longer exists on this host, or (another
+ * host) its last sign of life is older than `staleMs`.
+ */
+function holderGone(holder: string | null, lastSeen: number | null, staleMs: number, now = Date.now()): boolean {
+  const [host, pid] = (holder ?? ':').split(':');
+  return host === os.hostname() ? !isAlive(Number(pid)) : now - (lastSeen ?? 0) > staleMs;
 }
 
 /**
@@ -196,14 +251,12 @@ export class Store {
   reclaim(sweepId: number, staleMs: number): TrialRow[] {
     return this.tx(() => {
       const rows = this.db.prepare("SELECT * FROM trials WHERE sweep_id = ? AND status = 'running'").all(sweepId) as TrialRow[];
-      const host = os.hostname();
       const now = Date.now();
       const reclaimed: TrialRow[] = [];
       for (const r of rows) {
-        if (r.owner === this.owner) continue;
-        const [ownerHost, ownerPid] = (r.owner ?? ':').split(':');
-        const dead = ownerHost === host ? !isAlive(Number(ownerPid)) : now - (r.heartbeat_at ?? 0) > staleMs;
-        if (!dead) continue;
+        // Trials on Slurm run on without their coordinator; the Slurm coordinator settles them from the queue.
+        if (r.owner === this.owner || r.owner === SLURM_OWNER) continue;
+        if (!holderGone(r.owner, r.heartbeat_at, staleMs, now)) continue;
         const res = this.db
           .prepare("UPDATE trials SET status = 'pending', owner = NULL, pid = NULL, slot = NULL WHERE id = ? AND status = 'running' AND owner IS ?")
           .run(r.id, r.owner);
@@ -270,6 +323,15 @@ export class Store {
    * while this coordinator holds the trial; returns whether they were.
    */
   recordEpochs(trialId: number, rows: EpochRow[]): boolean {
+    return this.tx(() => {
+      if (!this.holds(trialId)) return false;
+      this.writeEpochs(trialId, rows);
+      this.db.prepare('UPDATE trials SET heartbeat_at = ? WHERE id = ?').run(Date.now(), trialId);
+      return true;
+    }, {durable: false});
+  }
+
+  private writeEpochs(trialId: number, rows: EpochRow[]): void {
     const stmt = this.db.prepare(
       `INSERT INTO epochs (trial_id, epoch, train_loss, train_err, test_loss, test_err, lr, seconds, images_per_sec)
        VALUES (@trial_id, @epoch, @train_loss, @train_err, @test_loss, @test_err, @lr, @seconds, @images_per_sec)
@@ -277,12 +339,7 @@ export class Store {
          test_loss = excluded.test_loss, test_err = excluded.test_err, lr = excluded.lr, seconds = excluded.seconds,
          images_per_sec = excluded.images_per_sec`,
     );
-    return this.tx(() => {
-      if (!this.holds(trialId)) return false;
-      for (const r of rows) stmt.run({...r, trial_id: trialId});
-      this.db.prepare('UPDATE trials SET heartbeat_at = ? WHERE id = ?').run(Date.now(), trialId);
-      return true;
-    }, {durable: false});
+    for (const r of rows) stmt.run({...r, trial_id: trialId});
   }
 
   /**
@@ -294,20 +351,26 @@ export class Store {
     return this.tx(() => {
       const held = this.holds(trialId);
       if (!held) return undefined;
-      const name = info.engine.name;
-      const mixed = new Set<string>();
-      if (held.engine !== null && held.engine !== name) mixed.add(held.engine);
-      const others = this.db
-        .prepare('SELECT DISTINCT engine FROM trials WHERE sweep_id = ? AND variant_json = ? AND id != ? AND engine IS NOT NULL AND engine != ?')
-        .all(held.sweep_id, held.variant_json, trialId, name) as {engine: string}[];
-      for (const o of others) mixed.add(o.engine);
-      this.db.prepare('UPDATE trials SET pid = ?, engine = ?, engine_json = ? WHERE id = ?').run(info.pid, name, JSON.stringify(info.engine), trialId);
+      const mixed = this.writeEngine(held, trialId, info);
       if (info.device !== null) this.insertEvent(held.sweep_id, trialId, 'device', `slot ${info.slot} CUDA_VISIBLE_DEVICES=${info.device}`);
-      if (mixed.size > 0) {
-        this.insertEvent(held.sweep_id, trialId, 'engine-mixed', `runs on ${name}; its variant (or an earlier attempt of it) ran on ${[...mixed].join(', ')}`);
-      }
-      return [...mixed];
+      return mixed;
     }, {durable: false});
+  }
+
+  /** The engine columns of a held trial, and the `engine-mixed` event; returns the other engines of its variant. */
+  private writeEngine(held: {sweep_id: number; engine: string | null; variant_json: string}, trialId: number, info: {pid: number; engine: EngineRecord}): string[] {
+    const name = info.engine.name;
+    const mixed = new Set<string>();
+    if (held.engine !== null && held.engine !== name) mixed.add(held.engine);
+    const others = this.db
+      .prepare('SELECT DISTINCT engine FROM trials WHERE sweep_id = ? AND variant_json = ? AND id != ? AND engine IS NOT NULL AND engine != ?')
+      .all(held.sweep_id, held.variant_json, trialId, name) as {engine: string}[];
+    for (const o of others) mixed.add(o.engine);
+    this.db.prepare('UPDATE trials SET pid = ?, engine = ?, engine_json = ? WHERE id = ?').run(info.pid, name, JSON.stringify(info.engine), trialId);
+    if (mixed.size > 0) {
+      this.insertEvent(held.sweep_id, trialId, 'engine-mixed', `runs on ${name}; its variant (or an earlier attempt of it) ran on ${[...mixed].join(', ')}`);
+    }
+    return [...mixed];
   }
 
   /**
@@ -318,16 +381,20 @@ export class Store {
     return this.tx(() => {
       const held = this.holds(trialId);
       if (!held) return false;
-      const done = status === 'done' || status === 'failed' || status === 'diverged';
-      this.db
-        .prepare(
-          `UPDATE trials SET status = ?, error = ?, finished_at = ?, owner = CASE WHEN ? THEN owner ELSE NULL END,
-             pid = CASE WHEN ? THEN pid ELSE NULL END WHERE id = ?`,
-        )
-        .run(status, opts.error ?? null, done ? Date.now() : null, done ? 1 : 0, done ? 1 : 0, trialId);
-      this.insertEvent(held.sweep_id, trialId, opts.event ?? status, opts.eventMessage ?? opts.error ?? null);
+      this.endTrial(held.sweep_id, trialId, status, opts);
       return true;
     });
+  }
+
+  private endTrial(sweepId: number, trialId: number, status: TrialStatus, opts: {error?: string; event?: string; eventMessage?: string}): void {
+    const done = status === 'done' || status === 'failed' || status === 'diverged';
+    this.db
+      .prepare(
+        `UPDATE trials SET status = ?, error = ?, finished_at = ?, owner = CASE WHEN ? THEN owner ELSE NULL END,
+           pid = CASE WHEN ? THEN pid ELSE NULL END WHERE id = ?`,
+      )
+      .run(status, opts.error ?? null, done ? Date.now() : null, done ? 1 : 0, done ? 1 : 0, trialId);
+    this.insertEvent(sweepId, trialId, opts.event ?? status, opts.eventMessage ?? opts.error ?? null);
   }
 
   /**
@@ -368,6 +435,237 @@ export class Store {
 
   trial(id: number): TrialRow {
     return this.db.prepare('SELECT * FROM trials WHERE id = ?').get(id) as TrialRow;
+  }
+
+  // --- Slurm ----------------------------------------------------------------------------------------------
+  // Trials submitted to Slurm are leased to SLURM_OWNER (the cluster runs them, not this process). The lease
+  // of the sweep's Slurm records is `slurm_sweeps.coordinator`: the one ablate attached to the sweep. Every
+  // write below checks it (and, for a trial, that the trial is still the running attempt of the task), and
+  // writes its events only when the compare-and-set matched.
+
+  slurmSweep(sweepId: number): SlurmSweepRow | undefined {
+    return this.db.prepare('SELECT * FROM slurm_sweeps WHERE sweep_id = ?').get(sweepId) as SlurmSweepRow | undefined;
+  }
+
+  /** The sweep's Slurm record, created from `create()` (token and run folder) the first time. */
+  registerSlurmSweep(sweepId: number, create: () => {token: string; runDir: string}): SlurmSweepRow {
+    return this.tx(() => {
+      const existing = this.slurmSweep(sweepId);
+      if (existing) return existing;
+      const {token, runDir} = create();
+      this.db.prepare('INSERT INTO slurm_sweeps (sweep_id, token, run_dir) VALUES (?, ?, ?)').run(sweepId, token, runDir);
+      return this.slurmSweep(sweepId)!;
+    });
+  }
+
+  /**
+   * Become the one process that settles the sweep's jobs. Refused (returns the holder) while another ablate
+   * is attached and alive: same host, its process exists; another host, it touched the sweep within `staleMs`.
+   */
+  attachSlurm(sweepId: number, staleMs: number): {attached: true} | {attached: false; holder: string} {
+    return this.tx(() => {
+      const r = this.slurmSweep(sweepId);
+      if (!r) throw new Error(`sweep ${sweepId} has never run on Slurm`);
+      const me = ownerId();
+      if (r.coordinator && r.coordinator !== me && !holderGone(r.coordinator, r.attached_at, staleMs)) return {attached: false as const, holder: r.coordinator};
+      this.db.prepare('UPDATE slurm_sweeps SET coordinator = ?, attached_at = ? WHERE sweep_id = ? AND coordinator IS ?').run(me, Date.now(), sweepId, r.coordinator);
+      return {attached: true as const};
+    });
+  }
+
+  detachSlurm(sweepId: number): void {
+    this.tx(() => this.db.prepare('UPDATE slurm_sweeps SET coordinator = NULL WHERE sweep_id = ? AND coordinator = ?').run(sweepId, ownerId()));
+  }
+
+  /** The attached coordinator's sign of life. */
+  touchSlurm(sweepId: number): void {
+    this.tx(() => this.db.prepare('UPDATE slurm_sweeps SET attached_at = ? WHERE sweep_id = ? AND coordinator = ?').run(Date.now(), sweepId, ownerId()), {durable: false});
+  }
+
+  private attachedToSlurm(sweepId: number): boolean {
+    return !!this.db.prepare('SELECT 1 FROM slurm_sweeps WHERE sweep_id = ? AND coordinator = ?').get(sweepId, ownerId());
+  }
+
+  /** The sweep of an active task whose sweep this process is attached to; undefined when the task ended or the lease is another's. */
+  private heldSlurmTask(t: SlurmTaskKey): {sweep_id: number} | undefined {
+    return this.db
+      .prepare(
+        `SELECT s.sweep_id FROM slurm_tasks t JOIN slurm_submissions s ON s.id = t.submission_id JOIN slurm_sweeps w ON w.sweep_id = s.sweep_id
+         WHERE t.trial_id = ? AND t.attempt = ? AND t.outcome IS NULL AND w.coordinator = ?`,
+      )
+      .get(t.trial_id, t.attempt, ownerId()) as {sweep_id: number} | undefined;
+  }
+
+  /** The trial of a held task, while it is still running as that attempt under the Slurm lease. */
+  private heldSlurmTrial(t: SlurmTaskKey) {
+    const held = this.heldSlurmTask(t) && this.holds(t.trial_id);
+    return held && this.trial(t.trial_id).attempt === t.attempt ? held : undefined;
+  }
+
+  /** Submitted tasks of the sweep that have not ended, with their submission's name and job id. */
+  activeSlurmTasks(sweepId: number): SlurmTaskRow[] {
+    return this.db
+      .prepare(
+        `SELECT t.*, s.name, s.job_id FROM slurm_tasks t JOIN slurm_submissions s ON s.id = t.submission_id
+         WHERE s.sweep_id = ? AND t.outcome IS NULL AND s.state = 'submitted' ORDER BY t.trial_id`,
+      )
+      .all(sweepId) as SlurmTaskRow[];
+  }
+
+  /** The tasks of one submission in array order, with their trial's key and spec. */
+  slurmSubmissionTasks(submissionId: number): (SlurmTaskRow & {key: string; spec_json: string})[] {
+    return this.db
+      .prepare(
+        `SELECT t.*, s.name, s.job_id, tr.key, tr.spec_json FROM slurm_tasks t JOIN slurm_submissions s ON s.id = t.submission_id
+         JOIN trials tr ON tr.id = t.trial_id WHERE t.submission_id = ? ORDER BY t.array_index`,
+      )
+      .all(submissionId) as (SlurmTaskRow & {key: string; spec_json: string})[];
+  }
+
+  /** Submissions recorded but not known to be in Slurm's hands (a coordinator was killed around sbatch). */
+  preparingSlurmSubmissions(sweepId: number): {id: number; name: string}[] {
+    return this.db.prepare("SELECT id, name FROM slurm_submissions WHERE sweep_id = ? AND state = 'preparing'").all(sweepId) as {id: number; name: string}[];
+  }
+
+  /** Outcomes of a trial's ended attempts, counted. */
+  slurmOutcomes(trialId: number): {outcome: string; n: number}[] {
+    return this.db.prepare('SELECT outcome, count(*) AS n FROM slurm_tasks WHERE trial_id = ? AND outcome IS NOT NULL GROUP BY outcome').all(trialId) as {outcome: string; n: number}[];
+  }
+
+  /**
+   * Lease up to `size` pending trials (grid order, except `exclude`) to a new submission named
+   * `ablate-<token>-<n>`, one array task each, in state `preparing`: recorded before sbatch runs, so that a
+   * crash in between is found by the next coordinator. `folder` names an attempt's run folder.
+   */
+  prepareSlurmSubmission(sweepId: number, o: {size: number; exclude: number[]; folder: (key: string, attempt: number) => string}): {id: number; name: string} | undefined {
+    return this.tx(() => {
+      const sweep = this.slurmSweep(sweepId);
+      if (!sweep || !this.attachedToSlurm(sweepId)) return undefined;
+      const exclude = o.exclude.length ? `AND id NOT IN (${o.exclude.map(() => '?').join(',')})` : '';
+      const rows = this.db
+        .prepare(`SELECT id, key, attempt FROM trials WHERE sweep_id = ? AND status = 'pending' ${exclude} ORDER BY idx LIMIT ?`)
+        .all(sweepId, ...o.exclude, o.size) as {id: number; key: string; attempt: number}[];
+      if (rows.length === 0) return undefined;
+      const n = (this.db.prepare('SELECT count(*) AS n FROM slurm_submissions WHERE sweep_id = ?').get(sweepId) as {n: number}).n + 1;
+      const name = `ablate-${sweep.token}-${n}`;
+      const now = Date.now();
+      const id = Number(this.db.prepare("INSERT INTO slurm_submissions (sweep_id, name, state, created_at) VALUES (?, ?, 'preparing', ?)").run(sweepId, name, now).lastInsertRowid);
+      const claim = this.db.prepare(
+        `UPDATE trials SET status = 'running', owner = ?, slot = NULL, pid = NULL, attempt = attempt + 1, heartbeat_at = NULL,
+           started_at = COALESCE(started_at, ?), error = NULL WHERE id = ? AND status = 'pending' AND attempt = ?`,
+      );
+      const task = this.db.prepare('INSERT INTO slurm_tasks (trial_id, attempt, submission_id, array_index, run_dir) VALUES (?, ?, ?, ?, ?)');
+      let index = 0;
+      for (const r of rows) {
+        if (claim.run(SLURM_OWNER, now, r.id, r.attempt).changes !== 1) continue;
+        task.run(r.id, r.attempt + 1, id, index++, o.folder(r.key, r.attempt + 1));
+      }
+      return {id, name};
+    });
+  }
+
+  /** sbatch took the submission: record its job id (once) and a `submitted` event per trial. */
+  recordSlurmSubmitted(submissionId: number, jobId: string): boolean {
+    return this.tx(() => {
+      const res = this.db
+        .prepare(
+          `UPDATE slurm_submissions SET job_id = ?, state = 'submitted', submitted_at = ? WHERE id = ? AND state = 'preparing'
+             AND sweep_id IN (SELECT sweep_id FROM slurm_sweeps WHERE coordinator = ?)`,
+        )
+        .run(jobId, Date.now(), submissionId, ownerId());
+      if (res.changes !== 1) return false;
+      for (const t of this.slurmSubmissionTasks(submissionId)) this.insertEvent(this.trial(t.trial_id).sweep_id, t.trial_id, 'submitted', `Slurm job ${jobId}_${t.array_index}`);
+      return true;
+    });
+  }
+
+  /** sbatch never took the submission: its trials go back to pending, each with an `unsubmitted` event. */
+  abandonSlurmSubmission(submissionId: number, why: string): boolean {
+    return this.tx(() => {
+      const res = this.db
+        .prepare(
+          `UPDATE slurm_submissions SET state = 'abandoned' WHERE id = ? AND state = 'preparing'
+             AND sweep_id IN (SELECT sweep_id FROM slurm_sweeps WHERE coordinator = ?)`,
+        )
+        .run(submissionId, ownerId());
+      if (res.changes !== 1) return false;
+      const now = Date.now();
+      for (const t of this.slurmSubmissionTasks(submissionId)) {
+        this.db.prepare("UPDATE slurm_tasks SET outcome = 'unsubmitted', ended_at = ? WHERE trial_id = ? AND attempt = ? AND outcome IS NULL").run(now, t.trial_id, t.attempt);
+        const back = this.db
+          .prepare("UPDATE trials SET status = 'pending', owner = NULL WHERE id = ? AND owner = ? AND status = 'running' AND attempt = ?")
+          .run(t.trial_id, SLURM_OWNER, t.attempt);
+        if (back.changes === 1) this.insertEvent(this.trial(t.trial_id).sweep_id, t.trial_id, 'unsubmitted', why);
+      }
+      return true;
+    });
+  }
+
+  /** Where the queue says a task is. */
+  recordSlurmTaskState(t: SlurmTaskKey, q: {state: string; reason: string | null; node: string | null}): boolean {
+    return this.tx(() => {
+      if (!this.heldSlurmTask(t)) return false;
+      this.db.prepare('UPDATE slurm_tasks SET state = ?, reason = ?, node = ? WHERE trial_id = ? AND attempt = ?').run(q.state, q.reason, q.node, t.trial_id, t.attempt);
+      return true;
+    }, {durable: false});
+  }
+
+  /** When the task was first seen in a final state (the grace time for late files counts from there). */
+  recordSlurmTaskFinal(t: SlurmTaskKey, at: number): boolean {
+    return this.tx(() => {
+      if (!this.heldSlurmTask(t)) return false;
+      return this.db.prepare('UPDATE slurm_tasks SET ended_at = ? WHERE trial_id = ? AND attempt = ? AND ended_at IS NULL').run(at, t.trial_id, t.attempt).changes === 1;
+    });
+  }
+
+  /** The task's heartbeat file, as the trial's heartbeat (only forward). */
+  recordSlurmHeartbeat(t: SlurmTaskKey, at: number): boolean {
+    return this.tx(() => {
+      if (!this.heldSlurmTrial(t)) return false;
+      return this.db.prepare('UPDATE trials SET heartbeat_at = ? WHERE id = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)').run(at, t.trial_id, at).changes === 1;
+    }, {durable: false});
+  }
+
+  /**
+   * What an attempt's run folder said since the last read, stored at once with the new read position. The
+   * position is a compare-and-set (`from` is the offset the batch was read from): a batch is stored once,
+   * or not at all. Returns undefined when nothing was written; else the other engines of the trial's variant.
+   */
+  ingestSlurm(t: SlurmTaskKey, from: number, batch: SlurmIngest): {mixed: string[]} | undefined {
+    return this.tx(() => {
+      const held = this.heldSlurmTrial(t);
+      if (!held) return undefined;
+      const moved = this.db
+        .prepare('UPDATE slurm_tasks SET ingested = ?, seq = max(seq, ?) WHERE trial_id = ? AND attempt = ? AND ingested = ?')
+        .run(batch.offset, batch.seq, t.trial_id, t.attempt, from);
+      if (moved.changes !== 1) return undefined;
+      if (batch.started) {
+        this.db.prepare('UPDATE trials SET pid = ?, heartbeat_at = ? WHERE id = ?').run(batch.started.pid, batch.started.at, t.trial_id);
+        this.db.prepare('UPDATE slurm_tasks SET node = ? WHERE trial_id = ? AND attempt = ?').run(batch.started.node, t.trial_id, t.attempt);
+      }
+      this.writeEpochs(t.trial_id, batch.epochs);
+      const mixed = batch.engine ? this.writeEngine(held, t.trial_id, batch.engine) : [];
+      for (const e of batch.events) this.insertEvent(held.sweep_id, t.trial_id, e.kind, e.message);
+      return {mixed};
+    });
+  }
+
+  /**
+   * End an attempt: the task's outcome and the trial's new status in one transaction (`pending` gives the
+   * trial back for resubmission). `crash` counts a crash (node failure, lost job) against resources.retries.
+   */
+  settleSlurmTask(
+    t: SlurmTaskKey,
+    o: {outcome: string; state: string; status: TrialStatus; crash?: boolean; error?: string; event?: string; eventMessage?: string},
+  ): boolean {
+    return this.tx(() => {
+      const held = this.heldSlurmTrial(t);
+      if (!held) return false;
+      this.db.prepare('UPDATE slurm_tasks SET outcome = ?, ended_at = ?, state = ? WHERE trial_id = ? AND attempt = ? AND outcome IS NULL').run(o.outcome, Date.now(), o.state, t.trial_id, t.attempt);
+      if (o.crash) this.db.prepare('UPDATE trials SET crashes = crashes + 1 WHERE id = ?').run(t.trial_id);
+      this.endTrial(held.sweep_id, t.trial_id, o.status, o);
+      return true;
+    });
   }
 
   private insertEvent(sweepId: number, trialId: number | null, kind: string, message: string | null): void {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import {test} from 'node:test';
 import Database from 'better-sqlite3';
-import {cli, cliAsync, tmpDir, writeFile} from '../helpers';
+import {assertEveryTrialDoneOnce as assertComplete, cli, cliAsync, tmpDir, writeFile} from '../helpers';
 import {planStudy} from '../../src/experiments/runner';
 import {Store} from '../../src/store/store';
 
@@ -32,25 +32,6 @@ sweep:
 resources: {workers: 2${opts.extraResources ?? ''}}
 `,
   );
-}
-
-/** The invariants every story ends with. */
-function assertComplete(db: string, trials: number, epochs = 2): void {
-  const c = new Database(db, {readonly: true});
-  try {
-    assert.equal(c.pragma('integrity_check', {simple: true}), 'ok');
-    const rows = c.prepare('SELECT id, status FROM trials').all() as {id: number; status: string}[];
-    assert.equal(rows.length, trials);
-    assert.deepEqual([...new Set(rows.map((r) => r.status))], ['done'], JSON.stringify(rows));
-    const doneEvents = c.prepare("SELECT trial_id, count(*) AS n FROM events WHERE kind = 'done' GROUP BY trial_id").all() as {n: number}[];
-    assert.equal(doneEvents.length, trials);
-    assert.ok(doneEvents.every((e) => e.n === 1), 'each trial ended done exactly once');
-    const perTrial = c.prepare('SELECT trial_id, count(*) AS n, count(DISTINCT epoch) AS d, max(epoch) AS m FROM epochs GROUP BY trial_id').all() as {n: number; d: number; m: number}[];
-    assert.equal(perTrial.length, trials);
-    for (const p of perTrial) assert.deepEqual([p.n, p.d, p.m], [epochs, epochs, epochs]);
-  } finally {
-    c.close();
-  }
 }
 
 /** Events of one kind: trial id and message, in order. */

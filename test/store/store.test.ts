@@ -285,8 +285,9 @@ test('a database from before the index migration gains the indexes on the next w
     s.addTrials(sweep.id, trials(3));
     return {store: s};
   })();
-  // Back to what the schema had before the index migration (the last one).
-  store.db.exec(`DROP INDEX trials_by_status_idx; DROP INDEX events_by_trial; CREATE INDEX trials_by_status ON trials (sweep_id, status); PRAGMA user_version = ${SCHEMA_VERSION - 1}`);
+  // Back to schema 2, before the index migration (the third; the Slurm tables of the fourth go too).
+  store.db.exec(`DROP INDEX trials_by_status_idx; DROP INDEX events_by_trial; CREATE INDEX trials_by_status ON trials (sweep_id, status);
+    DROP TABLE slurm_tasks; DROP TABLE slurm_submissions; DROP TABLE slurm_sweeps; PRAGMA user_version = 2`);
   store.close();
   const reopened = new Store(file);
   try {
