@@ -59,12 +59,15 @@ export function createTorchExecutor(opts: TorchExecutorOptions): Executor {
   let dataDir: string | undefined;
   const dataFiles = new Map<string, {file: string; shape: {height: number; width: number; channels: number}; classes: number}>();
 
-  /** The dataset of a trial, normalised by ablate's loaders, as a file every worker reads (once per dataset). */
-  const prepareData = (dataset: TrialJob['spec']['dataset']) => {
-    const id = canonicalJson(dataset);
+  /**
+   * The dataset of a trial, normalised by ablate's loaders, as a file every worker reads (once per dataset).
+   * A relative dataset.path names a folder beside the study file (`baseDir`), as on the other executors.
+   */
+  const prepareData = (dataset: TrialJob['spec']['dataset'], baseDir: string | undefined) => {
+    const id = `${canonicalJson(dataset)}\0${baseDir ?? ''}`;
     const known = dataFiles.get(id);
     if (known) return known;
-    const data = loadDataset(dataset);
+    const data = loadDataset(dataset, {baseDir});
     dataDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'ablate-torch-data-'));
     const file = path.join(dataDir, `${dataFiles.size}.bin`);
     const {height, width, channels} = data.shape;
@@ -118,7 +121,7 @@ export function createTorchExecutor(opts: TorchExecutorOptions): Executor {
       const done = new Promise<TrialOutcome>((resolve, reject) => {
         let torchJob: TorchJob;
         try {
-          const data = prepareData(job.spec.dataset);
+          const data = prepareData(job.spec.dataset, job.dataDir);
           const layout = networkLayout(resolveModelSpec(job.spec.model), data.shape.channels, data.classes);
           torchJob = {
             ...job, layout, input: data.shape, classes: data.classes, data: {file: data.file}, device: opts.device,
