@@ -21,14 +21,18 @@ import {canonicalJson} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
 import type {TrialJob, WorkerMessage} from './worker-task';
 
-export interface TorchExecutorOptions extends ExecutorOptions {
-  /** The Python that imports torch (engine/torch probeTorch). */
-  python: string;
-  device: 'cuda' | 'cpu';
+/** What every trial of a run gets on the torch engine, wherever it runs (a local executor, a Slurm task's manifest). */
+export interface TorchRunOptions {
   compile?: boolean;
   deterministic?: boolean;
   /** Minimum milliseconds between progress events (tests use 0: one per step). */
   progressEveryMs?: number;
+}
+
+export interface TorchExecutorOptions extends ExecutorOptions, TorchRunOptions {
+  /** The Python that imports torch (engine/torch probeTorch). */
+  python: string;
+  device: 'cuda' | 'cpu';
 }
 
 /** What the Python worker receives: the job plus everything it needs that only ablate knows. */

@@ -15,7 +15,6 @@ import {Store, type SlurmIngest, type SlurmSweepRow, type SlurmTaskRow, type Tri
 import {parseStudy, type LoadedStudy, type StudyConfig} from '../config';
 import type {TrialReporter} from '../reporter';
 import type {TrialSpec} from '../sweep';
-import type {TrialJob} from '../worker-task';
 import {checkpointPath} from '../checkpoint';
 import {listenForStop} from '../stop';
 import * as slurm from './commands';
@@ -23,7 +22,7 @@ import {attemptFolder, checkpointFolder, readEvents, readJson, writeAtomic, type
 import {jobScript, resourceOptions} from './script';
 import type {SlurmSettings} from './settings';
 import {FINAL_STATES, settle} from './settle';
-import type {Manifest, ManifestTask} from './worker';
+import type {Manifest, ManifestTask, SlurmJob} from './worker';
 
 /** How long files may lag behind the queue on a shared filesystem before an unexplained end counts. */
 const GRACE_MS = 30_000;
@@ -73,7 +72,7 @@ export async function preflight(study: LoadedStudy, settings: SlurmSettings): Pr
 }
 
 /** The parts of a trial job that are the same for every task of a sweep. */
-export type JobOptions = Pick<TrialJob, 'engine' | 'threads' | 'autotune' | 'dataDir'>;
+export type JobOptions = Pick<SlurmJob, 'engine' | 'threads' | 'autotune' | 'dataDir' | 'torch'>;
 
 export interface SlurmRunOptions {
   store: Store;
@@ -257,7 +256,7 @@ export class SlurmSweep {
   /** The job options a submission's manifest was written with (undefined when it never was). */
   private jobOptions(name: string): JobOptions | undefined {
     const job = readJson<Manifest>(this.paths(name).manifest)?.tasks[0]?.job;
-    return job && {engine: job.engine, threads: job.threads, autotune: job.autotune, dataDir: job.dataDir};
+    return job && {engine: job.engine, threads: job.threads, autotune: job.autotune, dataDir: job.dataDir, torch: job.torch};
   }
 
   /** The array job id of a submission Slurm did receive: from the queue, or from a task that already ran. */
