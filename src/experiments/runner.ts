@@ -16,6 +16,7 @@ import {checkpointPath} from './checkpoint';
 import {createExecutor, TrialFailure, WorkerCrash, type Executor, type RunningTrial} from './executor';
 import {configHash, expandStudy, type TrialSpec} from './sweep';
 import type {TrialEvent, TrialOutcome} from './trial';
+import type {TorchRunOptions} from './torch-executor';
 import {checkEngineInstalled, type EngineChoice, type EngineName} from '../engine/names';
 import {chooseAutoEngine, probeTorch} from '../engine/torch';
 import {now, traceSpan, traced} from '../trace';
@@ -71,23 +72,24 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
   });
   const r = study.config.resources;
   const choice = opts.engine ?? r.engine;
-  // On Slurm the trials run on the cluster's nodes, not here: what this machine has says nothing about them,
-  // and the Slurm worker trains in-process (the torch engine's Python workers do not run there yet).
+  // On Slurm the trials run on the cluster's nodes, not here: what this machine has says nothing about them.
+  // `auto` is native-cpu there; the torch engine, when asked for, finds its Python and GPUs on the node.
   const onSlurm = (opts.executor ?? r.executor) === 'slurm';
-  if (onSlurm && choice === 'torch') {
-    throw new UsageError('the torch engine does not run on the slurm executor yet', {hint: 'use engine native-cpu (--engine native-cpu) with slurm.cpus_per_task threads, or run torch on one machine with executor: process'});
-  }
   const auto = choice === 'auto' && !onSlurm ? chooseAutoEngine() : undefined;
   const engine: EngineName = auto ? auto.engine : choice === 'auto' ? 'native-cpu' : (choice as EngineName);
-  const engineReason = auto ? `auto: ${auto.reason}` : choice === 'auto' ? 'auto: native-cpu on Slurm' : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
+  const engineReason = auto
+    ? `auto: ${auto.reason}`
+    : choice === 'auto'
+      ? 'auto: native-cpu on Slurm, since this machine says nothing about the compute nodes; --engine torch runs PyTorch there'
+      : opts.engine ? 'chosen with --engine' : 'resources.engine of the study';
   let gpus: number[] | undefined = r.gpus;
   let torch: {device: 'cuda' | 'cpu'; python: string} | undefined;
-  if (engine === 'torch') {
+  if (engine === 'torch' && !onSlurm) {
     const probe = auto?.probe ?? probeTorch();
     torch = {device: probe.cudaAvailable ? 'cuda' : 'cpu', python: probe.python};
     // On a GPU machine every GPU torch sees gets trials_per_gpu slots unless the study names the GPUs.
     if (!gpus && probe.cudaAvailable && probe.gpus.length > 0) gpus = probe.gpus.map((_, i) => i);
-  } else {
+  } else if (engine !== 'torch') {
     const bf16 = trials.find((t) => t.spec.train.precision === 'bf16');
     if (bf16) throw new UsageError(`train.precision bf16 needs the torch engine; this run uses ${engine} (${engineReason})`, {hint: 'use --engine torch, or train.precision: fp32'});
   }
@@ -166,7 +168,9 @@ const FORCE_AFTER_MS = 25_000;
 
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = traced('plan', () => planStudy(opts.configPath, opts));
-  checkEngineInstalled(plan.resources.engine);
+  const onSlurm = plan.resources.executor === 'slurm';
+  // On Slurm the torch engine is looked for on the compute node, where it runs (a task without it fails, saying why).
+  if (!(onSlurm && plan.resources.engine === 'torch')) checkEngineInstalled(plan.resources.engine);
   // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
   if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
   // A relative dataset.path names a folder beside the study file (for resume: where the file was).
@@ -178,7 +182,6 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     if (!checked.has(id)) checkDatasetFiles(spec.dataset, {baseDir: dataDir});
     checked.add(id);
   }
-  const onSlurm = plan.resources.executor === 'slurm';
   const slurmSettings = onSlurm ? (plan.study.config.slurm ?? slurmSchema.parse({})) : undefined;
   if (opts.detach && !onSlurm) throw new UsageError('--detach needs the slurm executor', {hint: 'add --executor slurm, or set resources.executor: slurm in the study'});
   // Slurm problems (no sbatch, unknown partition, settings sbatch refuses) are one error before anything is written.
@@ -211,6 +214,8 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     const before = store.counts(sweep.id);
     const total = Object.values(before).reduce((a, b) => a + b, 0);
     const {resources} = plan;
+    // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
+    const torchOptions: TorchRunOptions = {compile: resources.compile, deterministic: !resources.autotune};
     const checkpointDir = opts.checkpointDir ?? path.join(path.dirname(path.resolve(opts.db)), 'checkpoints');
     const workByKey = new Map(plan.trials.map((t) => [t.spec.key, t.macs * t.spec.train.epochs * datasetInfo(t.spec.dataset).trainSize]));
     const unfinished = store.db.prepare("SELECT key FROM trials WHERE sweep_id = ? AND status IN ('pending', 'running')").all(sweep.id) as {key: string}[];
@@ -231,7 +236,10 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const r = await runOnSlurm({
         store, sweepId: sweep.id, sweepName: plan.name, settings: slurmSettings, cluster,
         runDir: slurmSettings.run_dir ?? path.join(path.dirname(path.resolve(opts.db)), 'slurm'),
-        job: {engine: resources.engine, threads: slurmSettings.cpus_per_task ?? plan.study.config.resources.threads ?? 1, autotune: resources.autotune, dataDir},
+        job: {
+          engine: resources.engine, threads: slurmSettings.cpus_per_task ?? plan.study.config.resources.threads ?? 1, autotune: resources.autotune, dataDir,
+          ...(resources.engine === 'torch' ? {torch: torchOptions} : {}),
+        },
         retries: resources.retries, reporter: rep, detach: opts.detach, handleSignals: opts.handleSignals, abort: opts.abort,
       });
       const counts = store.counts(sweep.id);
@@ -245,9 +253,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     // Workers start (and initialise the engine) while the sweep is marked running and signals are set up.
     const starting: Promise<Executor> = resources.engine === 'torch'
       ? import('./torch-executor').then((m) => m.createTorchExecutor({
-        workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, compile: resources.compile,
-        // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
-        deterministic: !resources.autotune,
+        workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, ...torchOptions,
       }))
       : createExecutor(resources.executor as 'thread' | 'process', {
         workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads, autotune: resources.autotune},

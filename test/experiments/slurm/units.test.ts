@@ -9,7 +9,7 @@ import {readEvents, readJson, RunWriter, type DoneMarker} from '../../../src/exp
 import {jobScript, stopFile} from '../../../src/experiments/slurm/script';
 import {slurmSchema} from '../../../src/experiments/slurm/settings';
 import {settle, type SettleInput} from '../../../src/experiments/slurm/settle';
-import {ConfigError, UsageError} from '../../../src/errors';
+import {ConfigError} from '../../../src/errors';
 import {planStudy} from '../../../src/experiments/runner';
 import {tmpDir} from '../../helpers';
 
@@ -133,7 +133,7 @@ slurm:
   assert.equal(ok.slurm?.max_timeouts, 3);
 });
 
-test('on Slurm, engine auto means native-cpu whatever this machine has; the torch engine is refused before anything runs', () => {
+test('on Slurm, engine auto means native-cpu whatever this machine has, and says why; the torch engine is planned without asking this machine', () => {
   const text = `name: e
 dataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}
 model: {family: cifar, depth: 8}
@@ -141,11 +141,19 @@ train: {epochs: 1, batch_size: 16}
 resources: {executor: slurm}
 `;
   const plan = planStudy('e.yaml', {configText: text});
-  assert.deepEqual([plan.resources.engine, plan.resources.engineReason, plan.resources.executor], ['native-cpu', 'auto: native-cpu on Slurm', 'slurm']);
+  assert.deepEqual([plan.resources.engine, plan.resources.executor], ['native-cpu', 'slurm']);
+  assert.match(plan.resources.engineReason, /^auto: native-cpu on Slurm, since this machine says nothing about the compute nodes; --engine torch runs PyTorch there$/);
   assert.equal(planStudy('e.yaml', {configText: text.replace('{executor: slurm}', '{executor: thread}'), executor: 'slurm'}).resources.executor, 'slurm', '--executor slurm overrides the study');
-  assert.throws(() => planStudy('e.yaml', {configText: text, engine: 'torch'}), (e: unknown) => {
-    assert.ok(e instanceof UsageError);
-    assert.match(e.message, /the torch engine does not run on the slurm executor yet/);
-    return true;
-  });
+  // No Python here is asked: the compute node finds its own (a Python that does not exist changes nothing).
+  const saved = process.env.ABLATE_PYTHON;
+  process.env.ABLATE_PYTHON = '/nowhere/python3';
+  try {
+    const torch = planStudy('e.yaml', {configText: text, engine: 'torch'});
+    assert.deepEqual([torch.resources.engine, torch.resources.engineReason, torch.resources.device, torch.resources.python], ['torch', 'chosen with --engine', undefined, undefined]);
+    const bf16 = planStudy('e.yaml', {configText: text.replace('train: {', 'train: {precision: bf16, ').replace('{executor: slurm}', '{executor: slurm, engine: torch}')});
+    assert.deepEqual([bf16.resources.engine, bf16.resources.engineReason], ['torch', 'resources.engine of the study']);
+  } finally {
+    if (saved === undefined) delete process.env.ABLATE_PYTHON;
+    else process.env.ABLATE_PYTHON = saved;
+  }
 });
