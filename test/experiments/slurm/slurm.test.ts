@@ -1,7 +1,8 @@
 /**
  * The slurm executor through the real CLI on a real one-node Slurm (see cluster.ts): the smoke study as job
  * arrays with a fake GPU per task, preemption with requeue, the time-limit warning, Ctrl-C, kill -9 of the
- * coordinator (also right after sbatch), --detach with status, and bad settings caught before submitting.
+ * coordinator (also right after sbatch), --detach with status, the torch engine's Python workers in the array
+ * tasks, and bad settings caught before submitting.
  * After each story: every trial done once, every (trial, epoch) row once, no job submitted twice.
  */
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import {after, before, test} from 'node:test';
 import Database from 'better-sqlite3';
 import {assertEveryTrialDoneOnce, cli, cliAsync, requires, ROOT, tmpDir, writeFile} from '../../helpers';
 import {checkpointPath, loadCheckpoint} from '../../../src/experiments/checkpoint';
+import {NO_TORCH} from '../../engine/torch-helpers';
 import {SLURM_INSTALLED, startCluster, type Cluster} from './cluster';
 
 const noSlurm = requires('SLURM', !SLURM_INSTALLED && 'Slurm is not installed: apt-get install slurmctld slurmd slurm-client (scripts/setup.sh does)');
@@ -313,6 +315,53 @@ test('--detach submits and exits; status ingests the run folders and shows where
   const report = cli(['report', '--db', db, '--format', 'json'], {env: env()});
   assert.equal(report.code, 0, report.stderr);
   assert.equal(JSON.parse(report.stdout).variants[0].metrics.final_test_err.n, 3);
+});
+
+test('the torch engine on Slurm: each task trains in a Python worker (on the CPU: the fake GPUs are no CUDA devices), and one stopped at its time-limit warning resumes from its checkpoint', {skip: noSlurm || NO_TORCH || SLOW}, async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ablate.db');
+  // 6 epochs of 128 steps (about a second each): a trial is still training when the stop comes after its first epoch.
+  const file = study(dir, {
+    name: 'torch', epochs: 6, trainSize: 2048, seeds: '[1, 2]', resources: '{executor: slurm, engine: torch}',
+    slurm: 'slurm: {max_timeouts: 2, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}',
+  });
+  const run = cliAsync(['run', file, '--db', db], {env: env()});
+  const log = await waitFor(() => runFiles(db, 'events.jsonl').find((f) => fs.readFileSync(f, 'utf8').includes('"type":"epoch"')), 120_000, 'a first epoch');
+  const started = events(log).find((e) => e.type === 'started')!;
+  // USR1 to the batch shell: the job script passes it on to the Node.js worker only, which stops the Python worker.
+  cluster.run('scancel', ['--signal=USR1', '--batch', started.job as string]);
+  const r = await run.exited;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /on Slurm, engine torch \(resources\.engine of the study\)/);
+  assert.match(r.stdout, /timeout \(reached its time limit \(1 of at most 2\); runs again from its checkpoint\)/);
+  assertComplete(db, 2, 6);
+  const first = events(log);
+  const stop = first.find((e) => e.type === 'stopped')!;
+  assert.equal(stop.reason, 'time-limit');
+  assert.ok((stop.epochs as number) < 6, 'the stop came before the end');
+  const engine = first.find((e) => e.type === 'engine')!;
+  assert.notEqual(engine.pid, started.pid, 'the trial ran in a worker process of its own');
+  assert.equal((engine.engine as {name: string}).name, 'torch');
+  assert.equal(engine.device, started.device, "Slurm's CUDA_VISIBLE_DEVICES reached the Python worker unchanged");
+  const second = events(log.replace('attempt-1', 'attempt-2'));
+  const resumed = second.find((e) => e.type === 'resumed')!;
+  assert.ok(resumed, 'attempt 2 resumed from the checkpoint');
+  assert.ok((resumed.epoch as number) >= 1 && (resumed.epoch as number) === stop.epochs, `resumed after ${resumed.epoch} epoch(s), stopped after ${stop.epochs}`);
+  const c = open(db);
+  const trials = c.prepare('SELECT id, engine, engine_json FROM trials').all() as {id: number; engine: string; engine_json: string}[];
+  // On the CPU with cpus_per_task threads, deterministic (resources.autotune is off): the run options came in the manifest.
+  for (const t of trials) {
+    const info = JSON.parse(t.engine_json) as {name: string; backend: string; threads: number};
+    assert.deepEqual([t.engine, info.name, info.backend, info.threads], ['torch', 'torch', 'cpu', 1], `trial ${t.id}`);
+  }
+  const manifest = JSON.parse(fs.readFileSync(runFiles(db, `${(c.prepare('SELECT name FROM slurm_submissions ORDER BY id').get() as {name: string}).name}.json`)[0], 'utf8'));
+  assert.deepEqual(manifest.tasks[0].job.torch, {compile: false, deterministic: true});
+  assert.deepEqual(
+    (c.prepare('SELECT outcome FROM slurm_tasks ORDER BY attempt, trial_id').all() as {outcome: string}[]).map((t) => t.outcome).sort(),
+    ['done', 'done', 'timeout'],
+  );
+  assert.equal((c.prepare("SELECT count(*) AS n FROM events WHERE kind = 'resumed'").get() as {n: number}).n, 1);
+  c.close();
 });
 
 test('bad slurm settings are one clear error before anything is submitted or written', {skip: noSlurm}, () => {
