@@ -15,6 +15,7 @@ import type {TrialSpec} from '../../src/experiments/sweep';
 import {createTorchExecutor} from '../../src/experiments/torch-executor';
 import {ensureEngine, runTrial, type TrialEvent, type TrialOutcome} from '../../src/experiments/trial';
 import {buildModel, resolveModelSpec} from '../../src/models';
+import {writeIdxDataset} from '../data/fixtures';
 import {tmpDir, writeFile} from '../helpers';
 import {NO_TORCH, probe, runPython} from './torch-helpers';
 
@@ -180,6 +181,21 @@ test('a NaN loss ends the trial as diverged, with a row of nulls, as on native-c
   assert.equal(r.outcome.status, 'diverged');
   assert.match(r.outcome.error!, /^loss became (NaN|Infinity) at epoch 1, step \d+$/);
   assert.equal(rows(r.events).at(-1)!.train_loss, null);
+});
+
+test('a relative dataset.path names a folder beside the study file (the job\'s dataDir), not the working directory', {skip: NO_TORCH}, async () => {
+  const dir = tmpDir();
+  fs.mkdirSync(path.join(dir, 'digits'));
+  writeIdxDataset(path.join(dir, 'digits'), {nTrain: 32, nTest: 16, gzip: false});
+  const [spec] = specsOf(dir, 'name: rel\ndataset: {name: mnist, path: digits, train_size: 32, test_size: 16}\nmodel: {family: cifar, depth: 8, widen_factor: 0.5}\ntrain: {epochs: 1, batch_size: 16}\nseeds: [1]\n');
+  assert.ok(!fs.existsSync(path.resolve('digits')));
+  const executor = createTorchExecutor({workers: 1, python: probe.python, device: 'cpu'});
+  try {
+    const outcome = await executor.start({trialId: 1, spec, engine: 'torch', threads: 1, dataDir: dir}, 0, () => undefined).done;
+    assert.equal(outcome.status, 'done');
+  } finally {
+    await executor.close();
+  }
 });
 
 test('a CUDA device where torch sees none: one clear engine error, the traceback only in the trial log', {skip: NO_TORCH || (probe.cudaAvailable && 'this machine has a GPU')}, async () => {
