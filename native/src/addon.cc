@@ -30,6 +30,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("info", &Addon::Info),
                              InstanceMethod("setThreads", &Addon::SetThreads),
                              InstanceMethod("setAutotune", &Addon::SetAutotune),
+                             InstanceMethod("setPrecision", &Addon::SetPrecision),
                              InstanceMethod("conv", &Addon::Call<Conv>),
                              InstanceMethod("batchNormForward", &Addon::Call<BatchNormForward>),
                              InstanceMethod("batchNormBackward", &Addon::Call<BatchNormBackward>),
@@ -77,6 +78,8 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("isa", isaName(dnnl::get_effective_cpu_isa()));
     o.Set("threads", ctx_.threads);
     o.Set("autotune", ctx_.autotune);
+    o.Set("bf16", Context::hasBf16());
+    o.Set("precision", ctx_.bf16 ? "bf16" : "fp32");
     o.Set("ompMaxThreads", omp_get_max_threads());
     o.Set("convPrimitives", static_cast<double>(ctx_.convCache.size()));
     o.Set("scratchpadBytes", static_cast<double>(ctx_.scratchBytes));
@@ -103,6 +106,19 @@ class Addon : public Napi::Addon<Addon> {
       ctx_.convCache.clear();
       ctx_.autotune = on;
     }
+    return info.Env().Undefined();
+  }
+
+  // setPrecision("fp32" | "bf16"): the type convolutions compute in. bf16 is refused where the CPU (as oneDNN
+  // sees it) has no bf16 instructions: oneDNN would emulate it slowly.
+  Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+    const std::string p = info[0].ToString().Utf8Value();
+    if (p != "fp32" && p != "bf16") throw Napi::RangeError::New(info.Env(), "precision must be fp32 or bf16");
+    if (p == "bf16" && !Context::hasBf16()) {
+      throw Napi::Error::New(info.Env(), std::string("bf16 convolutions need a CPU with AVX512-BF16; oneDNN runs on ") +
+                                             isaName(dnnl::get_effective_cpu_isa()));
+    }
+    ctx_.bf16 = p == "bf16";
     return info.Env().Undefined();
   }
 };

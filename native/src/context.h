@@ -40,11 +40,18 @@ struct Context {
   // Time the candidate implementations of each new convolution and keep the fastest (conv.cc). Off by
   // default: the choice then depends on the machine's load, and with it the last bits of the results.
   bool autotune = false;
+  // Convolutions in bf16 (train.precision: bf16): activations and weights are converted to bf16 inside
+  // the convolution, which accumulates in fp32 and writes fp32 (conv.cc). Needs a CPU with AVX512-BF16.
+  bool bf16 = false;
 
   // Every primitive is created with a user-managed scratchpad; all of them share this one buffer
   // (execution is sequential within a context), which keeps the resident size down.
   std::unique_ptr<char, AlignedFree> scratch;
   size_t scratchBytes = 0;
+
+  // Staging buffers for a convolution's inputs converted to bf16 (two: backward-weights converts both).
+  std::unique_ptr<char, AlignedFree> stage[2];
+  size_t stageBytes[2] = {0, 0};
 
   std::unordered_map<std::string, std::shared_ptr<ConvPrim>> convCache;
   std::unordered_map<std::string, std::shared_ptr<PoolPrim>> poolCache;
@@ -54,15 +61,29 @@ struct Context {
   void enter() const { omp_set_num_threads(threads); }
 
   dnnl::memory scratchMemory(const dnnl::memory::desc& md) {
-    size_t bytes = md.get_size();
-    if (bytes > scratchBytes || !scratch) {
+    return dnnl::memory(md, eng, grow(scratch, scratchBytes, md.get_size()));
+  }
+
+  dnnl::memory stageMemory(int slot, const dnnl::memory::desc& md) {
+    return dnnl::memory(md, eng, grow(stage[slot], stageBytes[slot], md.get_size()));
+  }
+
+  static char* grow(std::unique_ptr<char, AlignedFree>& buf, size_t& have, size_t bytes) {
+    if (bytes > have || !buf) {
       size_t rounded = (bytes + 4096) & ~size_t(4095);
       void* p = std::aligned_alloc(64, rounded);
       if (!p) throw std::bad_alloc();
-      scratch.reset(static_cast<char*>(p));
-      scratchBytes = rounded;
+      buf.reset(static_cast<char*>(p));
+      have = rounded;
     }
-    return dnnl::memory(md, eng, scratch.get());
+    return buf.get();
+  }
+
+  // Whether oneDNN's effective ISA (the CPU, capped by ONEDNN_MAX_CPU_ISA) has bf16 instructions.
+  static bool hasBf16() {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+    return (isa & bf16) == bf16;
   }
 };
 

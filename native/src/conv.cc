@@ -4,6 +4,19 @@
 // ("nspc") kernels take them directly. Weights arrive as tfjs filters [kh, kw, in/groups, out] and are
 // reordered into whatever blocked layout oneDNN picks (format `any`): they are small, and the
 // blocked layout is what its fast kernels need.
+//
+// In bf16 (Context::bf16, train.precision: bf16) the tensors at the JavaScript boundary stay fp32: the
+// convolution converts its inputs (activations, gradients, weights) to bf16, multiplies with the CPU's
+// bf16 dot-product instructions (AVX512-BF16), accumulates in fp32 and writes fp32 outputs, so
+// weights, weight gradients, batch norm and the optimiser all stay fp32. A convolution that oneDNN
+// offers in bf16 only as a reference (scalar) implementation runs in fp32 instead.
+//
+// bf16 backward-weights splits the batch between the threads itself: each thread runs a single-threaded
+// primitive on its share of the images and the per-thread weight gradients are summed. oneDNN 2.6's
+// multi-threaded bf16 backward-weights kernel (jit_bf16) synchronises its threads with spinning barriers
+// many times per call; on a machine whose cores are shared with other processes, a thread descheduled
+// at one of them stalls the other (measured on 2 loaded cores: 0.5-1.5 s instead of 2 ms per call, ten
+// times the fp32 kernel's time). Split this way, threads meet only once, at the end, and wait passively.
 #include "context.h"
 
 #include <cstdio>
@@ -31,6 +44,20 @@ enum Act { kLinear = 0, kRelu = 1, kRelu6 = 2, kLeakyRelu = 3, kElu = 4, kSigmoi
 
 }  // namespace
 
+// One thread's share of a split backward-weights convolution (see above).
+struct SplitPart {
+  memory::dim n0 = 0;                // first image of this part
+  dnnl::primitive prim;
+  memory::desc xF, dyF, x, dy;       // this part's x and dy, fp32 (caller's) and bf16 (staged)
+  dnnl::reorder xCvt, dyCvt;
+  memory::desc dwMd, dwUserMd, scratchMd;
+  std::unique_ptr<float[]> dwBuf;    // this part's weight gradient, in the primitive's layout
+  std::unique_ptr<float[]> dwUser;   // the same in the tfjs filter layout
+  dnnl::reorder dwOut;
+  std::unique_ptr<char, AlignedFree> scratch;
+  dnnl::stream strm;
+};
+
 struct ConvPrim {
   dnnl::primitive prim;
   memory::desc inMd, outMd;          // activations seen by the primitive (NHWC)
@@ -40,6 +67,11 @@ struct ConvPrim {
   bool reorderW = false;
   dnnl::reorder wReorder;
   std::unique_ptr<float[]> wBuf;     // weights in the primitive's layout
+  // bf16: the fp32 inputs a (and, for backward-weights, b) are converted into the context's staging buffers.
+  bool bf16 = false;
+  memory::desc aUserMd, bUserMd;
+  dnnl::reorder aCvt, bCvt;
+  std::vector<SplitPart> split;      // bf16 backward-weights on several threads: one part per thread
 };
 
 namespace {
@@ -126,11 +158,103 @@ PD fastest(Context& ctx, const std::function<PD()>& make, const char* what) {
   return chosen;
 }
 
-std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, bool bias, int act, float alpha) {
+bool isReference(const dnnl::primitive_desc_base& pd) {
+  return std::strncmp(pd.impl_info_str(), "ref", 3) == 0;
+}
+
+// The parts of a bf16 backward-weights convolution split over the batch, one single-threaded primitive per
+// thread; empty when a part's only implementation is a reference one.
+std::vector<SplitPart> buildSplit(Context& ctx, const ConvParams& p) {
+  const int parts = std::min<int>(ctx.threads, p.N);
+  std::vector<SplitPart> out(parts);
+  const memory::dims strides{p.SH, p.SW}, dil{p.DH - 1, p.DW - 1}, padL{p.PT, p.PL}, padR{p.PB, p.PR};
+  const auto algo = dnnl::algorithm::convolution_direct;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const memory::desc userW = userWeights(p);
+  // Created for one thread: oneDNN sizes a primitive's work split from the thread count at creation.
+  omp_set_num_threads(1);
+  struct Restore { Context& c; ~Restore() { c.enter(); } } restore{ctx};
+  for (int t = 0; t < parts; ++t) {
+    SplitPart& part = out[t];
+    part.n0 = memory::dim(p.N) * t / parts;
+    const memory::dim n = memory::dim(p.N) * (t + 1) / parts - part.n0;
+    part.xF = memory::desc({n, p.C, p.H, p.W}, dt::f32, tag::nhwc);
+    part.dyF = memory::desc({n, p.OC, p.OH, p.OW}, dt::f32, tag::nhwc);
+    part.x = memory::desc({n, p.C, p.H, p.W}, dt::bf16, tag::nhwc);
+    part.dy = memory::desc({n, p.OC, p.OH, p.OW}, dt::bf16, tag::nhwc);
+    const memory::desc anyW(weightDims(p), dt::bf16, tag::any), anyWF(weightDims(p), dt::f32, tag::any);
+    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, algo, part.x, anyW, part.dyF, strides, dil, padL, padR);
+    dnnl::convolution_forward::primitive_desc hint(fd, ctx.eng);
+    dnnl::convolution_backward_weights::desc d(algo, part.x, anyWF, part.dy, strides, dil, padL, padR);
+    dnnl::convolution_backward_weights::primitive_desc pd(d, attr, ctx.eng, hint);
+    if (isReference(pd)) return {};
+    part.prim = dnnl::convolution_backward_weights(pd);
+    part.dwMd = pd.diff_weights_desc();
+    part.scratchMd = pd.scratchpad_desc();
+    part.xCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, part.xF, ctx.eng, part.x));
+    part.dyCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, part.dyF, ctx.eng, part.dy));
+    part.dwBuf.reset(new float[part.dwMd.get_size() / sizeof(float) + 16]);
+    part.dwUserMd = userW;
+    part.dwUser.reset(new float[userW.get_size() / sizeof(float)]);
+    part.dwOut = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, part.dwMd, ctx.eng, userW));
+    if (const size_t bytes = part.scratchMd.get_size()) {
+      void* buf = std::aligned_alloc(64, (bytes + 63) & ~size_t(63));
+      if (!buf) throw std::bad_alloc();
+      part.scratch.reset(static_cast<char*>(buf));
+    }
+    part.strm = dnnl::stream(ctx.eng);
+  }
+  return out;
+}
+
+// Runs a split backward-weights convolution: each thread converts its share of x and dy to bf16 (into the
+// context's staging buffers), computes its weight gradient, and the gradients are summed into `dw`.
+void runSplit(Context& ctx, ConvPrim& cp, const ConvParams& p, const float* x, const float* dy, float* dw) {
+  const size_t xPer = size_t(p.H) * p.W * p.C, yPer = size_t(p.OH) * p.OW * p.OC;
+  char* xs = static_cast<char*>(ctx.stageMemory(0, memory::desc({p.N, p.C, p.H, p.W}, dt::bf16, tag::nhwc)).get_data_handle());
+  char* dys = static_cast<char*>(ctx.stageMemory(1, memory::desc({p.N, p.OC, p.OH, p.OW}, dt::bf16, tag::nhwc)).get_data_handle());
+  const int parts = static_cast<int>(cp.split.size());
+  std::exception_ptr failure;
+  std::mutex failureMutex;
+#pragma omp parallel num_threads(parts)
+  {
+    SplitPart& part = cp.split[omp_get_thread_num()];
+    try {
+      const dnnl::engine& eng = ctx.eng;
+      dnnl::memory xu(part.xF, eng, const_cast<float*>(x + part.n0 * xPer)), xb(part.x, eng, xs + part.n0 * xPer * 2);
+      dnnl::memory du(part.dyF, eng, const_cast<float*>(dy + part.n0 * yPer)), db(part.dy, eng, dys + part.n0 * yPer * 2);
+      dnnl::memory dwm(part.dwMd, eng, part.dwBuf.get());
+      part.xCvt.execute(part.strm, xu, xb);
+      part.dyCvt.execute(part.strm, du, db);
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, xb}, {DNNL_ARG_DIFF_DST, db}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+      if (part.scratch) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(part.scratchMd, eng, part.scratch.get()));
+      part.prim.execute(part.strm, args);
+      dnnl::memory user(part.dwUserMd, eng, part.dwUser.get());
+      part.dwOut.execute(part.strm, dwm, user);
+      part.strm.wait();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failureMutex);
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  const size_t wN = size_t(p.KH) * p.KW * (p.C / p.G) * p.OC;
+  for (size_t i = 0; i < wN; ++i) {
+    float sum = 0.f;
+    for (int t = 0; t < parts; ++t) sum += cp.split[t].dwUser[i];
+    dw[i] = sum;
+  }
+}
+
+std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, bool bias, int act, float alpha, bool bf16) {
   auto cp = std::make_shared<ConvPrim>();
-  const memory::desc src({p.N, p.C, p.H, p.W}, dt::f32, tag::nhwc);
-  const memory::desc dst({p.N, p.OC, p.OH, p.OW}, dt::f32, tag::nhwc);
-  const memory::desc anyW(weightDims(p), dt::f32, tag::any);
+  cp->bf16 = bf16;
+  // Inputs in the computing type (bf16 or fp32), outputs always fp32.
+  const dt lowp = bf16 ? dt::bf16 : dt::f32;
+  const memory::desc srcF({p.N, p.C, p.H, p.W}, dt::f32, tag::nhwc), dstF({p.N, p.OC, p.OH, p.OW}, dt::f32, tag::nhwc);
+  const memory::desc srcL({p.N, p.C, p.H, p.W}, lowp, tag::nhwc), dstL({p.N, p.OC, p.OH, p.OW}, lowp, tag::nhwc);
+  const memory::desc anyW(weightDims(p), lowp, tag::any), anyWF(weightDims(p), dt::f32, tag::any);
   const memory::dims strides{p.SH, p.SW}, dil{p.DH - 1, p.DW - 1}, padL{p.PT, p.PL}, padR{p.PB, p.PR};
   const auto algo = dnnl::algorithm::convolution_direct;
   cp->userWMd = userWeights(p);
@@ -139,9 +263,9 @@ std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, boo
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 
-  auto fwdDesc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, anyW,
-                                                        cp->biasMd, dst, strides, dil, padL, padR)
-                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src, anyW, dst,
+  auto fwdDesc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, srcL, anyW,
+                                                        cp->biasMd, dstF, strides, dil, padL, padR)
+                      : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, srcL, anyW, dstF,
                                                         strides, dil, padL, padR);
   if (kind == kForward) {
     dnnl::primitive_attr fattr = attr;
@@ -160,6 +284,7 @@ std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, boo
     auto pd = fastest<dnnl::convolution_forward::primitive_desc>(ctx, [&] {
       return dnnl::convolution_forward::primitive_desc(fwdDesc, fattr, ctx.eng);
     }, "forward");
+    if (bf16 && isReference(pd)) return build(ctx, p, kind, bias, act, alpha, false);
     cp->prim = dnnl::convolution_forward(pd);
     cp->inMd = pd.src_desc();
     cp->outMd = pd.dst_desc();
@@ -168,20 +293,26 @@ std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, boo
   } else {
     dnnl::convolution_forward::primitive_desc hint(fwdDesc, ctx.eng);
     if (kind == kBackwardData) {
-      dnnl::convolution_backward_data::desc d(algo, src, anyW, dst, strides, dil, padL, padR);
+      dnnl::convolution_backward_data::desc d(algo, srcF, anyW, dstL, strides, dil, padL, padR);
       auto pd = fastest<dnnl::convolution_backward_data::primitive_desc>(ctx, [&] {
         return dnnl::convolution_backward_data::primitive_desc(d, attr, ctx.eng, hint);
       }, "backward-data");
+      if (bf16 && isReference(pd)) return build(ctx, p, kind, bias, act, alpha, false);
       cp->prim = dnnl::convolution_backward_data(pd);
       cp->inMd = pd.diff_dst_desc();
       cp->outMd = pd.diff_src_desc();
       cp->primWMd = pd.weights_desc();
       cp->scratchMd = pd.scratchpad_desc();
     } else {
-      dnnl::convolution_backward_weights::desc d(algo, src, anyW, dst, strides, dil, padL, padR);
+      dnnl::convolution_backward_weights::desc d(algo, srcL, anyWF, dstL, strides, dil, padL, padR);
       auto pd = fastest<dnnl::convolution_backward_weights::primitive_desc>(ctx, [&] {
         return dnnl::convolution_backward_weights::primitive_desc(d, attr, ctx.eng, hint);
       }, "backward-weights");
+      if (bf16 && isReference(pd)) return build(ctx, p, kind, bias, act, alpha, false);
+      if (bf16 && ctx.threads > 1 && p.N > 1) {
+        cp->split = buildSplit(ctx, p);
+        if (!cp->split.empty()) return cp;
+      }
       cp->prim = dnnl::convolution_backward_weights(pd);
       cp->inMd = pd.src_desc();
       cp->outMd = pd.diff_dst_desc();
@@ -196,6 +327,15 @@ std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, boo
       cp->wReorder = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->primWMd, ctx.eng, cp->userWMd));
     } else {
       cp->wReorder = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->userWMd, ctx.eng, cp->primWMd));
+    }
+  }
+  if (bf16) {
+    // a: x (forward, backward-weights) or dy (backward-data); b: dy (backward-weights).
+    cp->aUserMd = kind == kBackwardData ? dstF : srcF;
+    cp->aCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->aUserMd, ctx.eng, cp->inMd));
+    if (kind == kBackwardWeights) {
+      cp->bUserMd = dstF;
+      cp->bCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->bUserMd, ctx.eng, cp->outMd));
     }
   }
   return cp;
@@ -233,20 +373,28 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
   }
   float* biasPtr = bias ? f32Arg(info, 5, p.OC, "bias") : nullptr;
 
-  const std::string key = keyOf(raw, kNumParams, kind | (bias << 4) | (act << 8)) +
+  const bool bf16 = ctx.bf16;
+  const std::string key = keyOf(raw, kNumParams, kind | (bias << 4) | (act << 8) | (bf16 << 12)) +
                           std::string(reinterpret_cast<const char*>(&alpha), sizeof(alpha));
   auto it = ctx.convCache.find(key);
   std::shared_ptr<ConvPrim> cp;
   std::unique_lock<std::mutex> firstUse(firstUseMutex(), std::defer_lock);  // held to the end of this call
   if (it == ctx.convCache.end()) {
     firstUse.lock();
-    cp = build(ctx, p, kind, bias, act, alpha);
+    cp = build(ctx, p, kind, bias, act, alpha, bf16);
     ctx.convCache.emplace(key, cp);
   } else {
     cp = it->second;
   }
 
   dnnl::memory scratch = ctx.scratchMemory(cp->scratchMd);
+  // An input as the primitive reads it: the caller's fp32 buffer, or its bf16 copy in staging buffer `slot`.
+  auto input = [&](int slot, const memory::desc& userMd, const memory::desc& primMd, dnnl::reorder& cvt, float* data) {
+    if (!cp->bf16) return dnnl::memory(primMd, ctx.eng, data);
+    dnnl::memory user(userMd, ctx.eng, data), staged = ctx.stageMemory(slot, primMd);
+    cvt.execute(ctx.strm, user, staged);
+    return staged;
+  };
   if (kind == kForward || kind == kBackwardData) {
     dnnl::memory userW(cp->userWMd, ctx.eng, b);
     dnnl::memory w = userW;
@@ -254,7 +402,7 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
       w = dnnl::memory(cp->primWMd, ctx.eng, cp->wBuf.get());
       cp->wReorder.execute(ctx.strm, userW, w);
     }
-    dnnl::memory in(cp->inMd, ctx.eng, a), o(cp->outMd, ctx.eng, out);
+    dnnl::memory in = input(0, cp->aUserMd, cp->inMd, cp->aCvt, a), o(cp->outMd, ctx.eng, out);
     if (kind == kForward) {
       std::unordered_map<int, dnnl::memory> args{
           {DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, o}, {DNNL_ARG_SCRATCHPAD, scratch}};
@@ -264,10 +412,12 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
       cp->prim.execute(ctx.strm, {{DNNL_ARG_DIFF_DST, in}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, o},
                                   {DNNL_ARG_SCRATCHPAD, scratch}});
     }
+  } else if (!cp->split.empty()) {
+    runSplit(ctx, *cp, p, a, b, out);
   } else {
     dnnl::memory userDW(cp->userWMd, ctx.eng, out);
     dnnl::memory dw = cp->reorderW ? dnnl::memory(cp->primWMd, ctx.eng, cp->wBuf.get()) : userDW;
-    dnnl::memory x(cp->inMd, ctx.eng, a), dy(cp->outMd, ctx.eng, b);
+    dnnl::memory x = input(0, cp->aUserMd, cp->inMd, cp->aCvt, a), dy = input(1, cp->bUserMd, cp->outMd, cp->bCvt, b);
     cp->prim.execute(ctx.strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw},
                                 {DNNL_ARG_SCRATCHPAD, scratch}});
     if (cp->reorderW) cp->wReorder.execute(ctx.strm, dw, userDW);
