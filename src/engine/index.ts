@@ -15,6 +15,8 @@ import type {EngineName} from './names';
 export {ENGINE_NAMES, checkEngineInstalled, type EngineName} from './names';
 import {checkEngineInstalled} from './names';
 import {NATIVE_BUILD_HINT} from './available';
+import {BF16_HINT, nativeBf16Refusal, type Precision} from './precision';
+import {UsageError} from '../errors';
 
 export interface EngineInfo {
   /** The engine asked for. */
@@ -33,6 +35,8 @@ export interface EngineInfo {
    * repeatable for the same study, seed, engine, thread count and machine.
    */
   autotune: boolean;
+  /** native-cpu: the type convolutions compute in (train.precision); bf16 results differ from fp32 beyond the last bits. */
+  precision?: Precision;
   /** native-cpu: the kernel library and the instruction set it runs on (results depend on both). */
   native?: {dnnl: string; isa: string; cpuRuntime: string};
   /** Set when the engine fell back or degraded; shown once to the user. */
@@ -49,6 +53,8 @@ function baseVersions(): Record<string, string> {
 export interface EngineOptions {
   /** native-cpu: choose convolution kernels by timing them (see engine/native.ts NativeOptions). */
   autotune?: boolean;
+  /** native-cpu: train.precision; bf16 is refused where the CPU has no bf16 instructions (engine/precision.ts). */
+  precision?: Precision;
 }
 
 async function useCpuBackend(): Promise<void> {
@@ -72,10 +78,21 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
       // The native kernels are installed by engine/native.ts.
       const native = await import('./native').catch(() => undefined);
       const autotune = opts.autotune ?? false;
-      const result = native ? native.installNativeKernels(threads, {autotune}) : {ok: false as const, reason: 'the native engine module is missing'};
+      const precision = opts.precision ?? 'fp32';
+      if (precision === 'bf16') {
+        // The coordinator refuses this before any trial starts (experiments/runner.ts); a worker that still sees it
+        // fails the trial rather than train in fp32 or emulate bf16.
+        const loaded = native ? native.loadAddon() : {ok: false as const, reason: 'the native engine module is missing'};
+        const refusal = nativeBf16Refusal(loaded.ok ? loaded.addon.info() : loaded);
+        if (refusal) throw new UsageError(`train.precision bf16 cannot run on native-cpu: ${refusal}`, {hint: BF16_HINT});
+      }
+      const result = native ? native.installNativeKernels(threads, {autotune, precision}) : {ok: false as const, reason: 'the native engine module is missing'};
       if (result.ok) {
         const {dnnl, isa, cpuRuntime} = native!.nativeInfo()!;
-        return {requested, name: 'native-cpu', backend: 'cpu', threads, autotune, native: {dnnl, isa, cpuRuntime}, versions: {...baseVersions(), oneDNN: dnnl, 'cpu runtime': cpuRuntime, isa}};
+        return {
+          requested, name: 'native-cpu', backend: 'cpu', threads, autotune, precision, native: {dnnl, isa, cpuRuntime},
+          versions: {...baseVersions(), oneDNN: dnnl, 'cpu runtime': cpuRuntime, isa},
+        };
       }
       setOpImpls(undefined);
       return {

@@ -5,13 +5,21 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type {Precision} from './precision';
 
 /** The addon's JavaScript surface (native/src/addon.cc). */
 export interface NativeAddon {
-  info(): {dnnl: string; cpuRuntime: string; isa: string; threads: number; autotune: boolean; ompMaxThreads: number; convPrimitives: number; scratchpadBytes: number};
+  info(): {
+    dnnl: string; cpuRuntime: string; isa: string; threads: number; autotune: boolean;
+    /** Whether oneDNN's ISA has bf16 instructions; the precision convolutions compute in. */
+    bf16: boolean; precision: Precision;
+    ompMaxThreads: number; convPrimitives: number; scratchpadBytes: number;
+  };
   setThreads(n: number): void;
   /** Time the candidate implementations of each new convolution and keep the fastest (off: oneDNN's first choice). */
   setAutotune(on: boolean): void;
+  /** The type convolutions compute in (inputs and outputs stay fp32); throws for bf16 on a CPU without bf16 instructions. */
+  setPrecision(precision: Precision): void;
   conv(kind: number, params: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array,
     bias?: Float32Array | null, activation?: number, alpha?: number): void;
   batchNormForward(params: Int32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,

@@ -23,6 +23,7 @@ import {loadAddon} from './native-addon';
 import {gradients} from './native-gradients';
 import {BATCH_NORM_TRAINING, GROUPED_CONV2D, makeKernels, SGD_UPDATE} from './native-kernels';
 import {type BatchNormTrainResult, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
+import type {Precision} from './precision';
 import {checkTfjsInternals} from './tfjs-internals';
 
 export {addonPath, loadAddon, nativeInfo, type NativeAddon} from './native-addon';
@@ -67,6 +68,8 @@ export interface NativeOptions {
    * oneDNN's first choice, a function of the shapes, ISA and thread count, so runs are bit-for-bit repeatable.
    */
   autotune?: boolean;
+  /** The type convolutions compute in (engine/precision.ts); default fp32. */
+  precision?: Precision;
 }
 
 /**
@@ -85,6 +88,7 @@ export function installNativeKernels(threads: number, opts: NativeOptions = {}):
   } catch (err) {
     return {ok: false, reason: `the native addon rejected the thread count: ${(err as Error).message}`};
   }
+  native.setPrecision(opts.precision ?? 'fp32');
   if (!installed) {
     const originals = new Map<string, tf.KernelConfig>();
     const original = (name: string): tf.KernelFunc => {

@@ -50,7 +50,10 @@ export const trainSchema = z
     schedule: scheduleSchema.default({name: 'multistep', milestones: []}),
     /** Save a checkpoint every N epochs (0: only when stopped by a signal). */
     checkpoint_every: z.number().int().min(0).default(1),
-    /** fp32, or bf16 autocast with fp32 master weights (torch engine). Absent means fp32. */
+    /**
+     * fp32, or bf16 with fp32 master weights: autocast on the torch engine, bf16 convolutions on native-cpu (CPUs
+     * with AVX512-BF16 only; engine/precision.ts). Absent means fp32.
+     */
     precision: z.enum(['fp32', 'bf16']).optional(),
   })
   .strict()

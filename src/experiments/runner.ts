@@ -19,6 +19,8 @@ import type {TrialEvent, TrialOutcome} from './trial';
 import type {TorchRunOptions} from './torch-executor';
 import {checkEngineInstalled, type EngineChoice, type EngineName} from '../engine/names';
 import {chooseAutoEngine, probeTorch} from '../engine/torch';
+import {loadAddon} from '../engine/native-addon';
+import {BF16_HINT, nativeBf16Refusal} from '../engine/precision';
 import {now, traceSpan, traced} from '../trace';
 import {preflight, runOnSlurm} from './slurm/coordinator';
 import {listenForStop} from './stop';
@@ -89,9 +91,14 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
     torch = {device: probe.cudaAvailable ? 'cuda' : 'cpu', python: probe.python};
     // On a GPU machine every GPU torch sees gets trials_per_gpu slots unless the study names the GPUs.
     if (!gpus && probe.cudaAvailable && probe.gpus.length > 0) gpus = probe.gpus.map((_, i) => i);
-  } else if (engine !== 'torch') {
-    const bf16 = trials.find((t) => t.spec.train.precision === 'bf16');
-    if (bf16) throw new UsageError(`train.precision bf16 needs the torch engine; this run uses ${engine} (${engineReason})`, {hint: 'use --engine torch, or train.precision: fp32'});
+  } else if (engine !== 'torch' && trials.some((t) => t.spec.train.precision === 'bf16')) {
+    if (engine !== 'native-cpu') {
+      throw new UsageError(`train.precision bf16 needs the native-cpu or torch engine; this run uses ${engine} (${engineReason})`, {hint: 'use --engine native-cpu or --engine torch, or train.precision: fp32'});
+    }
+    // On Slurm the nodes' CPUs decide: a node without bf16 instructions fails its trials with the same reason (engine/index.ts).
+    const loaded = onSlurm ? undefined : loadAddon();
+    const refusal = loaded && nativeBf16Refusal(loaded.ok ? loaded.addon.info() : loaded);
+    if (refusal) throw new UsageError(`train.precision bf16 cannot run on native-cpu (${engineReason}): ${refusal}`, {hint: BF16_HINT});
   }
   const allotted = process.env.CUDA_VISIBLE_DEVICES?.split(',').filter((d) => d.trim() !== '');
   const outside = allotted ? gpus?.find((g) => g >= allotted.length) : undefined;

@@ -7,6 +7,7 @@ import {setImmediate as nextTurn} from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import {batches, hashSeed, loadDataset, type Dataset} from '../data';
 import {initEngine, releaseEngineMemory, type EngineInfo, type EngineName} from '../engine';
+import type {Precision} from '../engine/precision';
 import {buildModel, resolveModelSpec} from '../models';
 import type {Model} from '../models/types';
 import type {EpochRow} from '../store/store';
@@ -59,18 +60,19 @@ export interface RunTrialOptions {
   progressEveryMs?: number;
 }
 
-let engineReady: {name: EngineName; threads: number; autotune: boolean; info: Promise<EngineInfo>} | undefined;
+let engineReady: {name: EngineName; threads: number; autotune: boolean; precision: Precision; info: Promise<EngineInfo>} | undefined;
 
-/** Initialise the engine once per worker (a worker runs many trials). */
-export function ensureEngine(name: EngineName, threads: number, autotune = false): Promise<EngineInfo> {
-  if (!engineReady || engineReady.name !== name || engineReady.threads !== threads || engineReady.autotune !== autotune) {
-    engineReady = {name, threads, autotune, info: initEngine(name, threads, {autotune})};
+/** Initialise the engine once per worker (a worker runs many trials); again when a trial needs other settings. */
+export function ensureEngine(name: EngineName, threads: number, autotune = false, precision: Precision = 'fp32'): Promise<EngineInfo> {
+  let r = engineReady;
+  if (!r || r.name !== name || r.threads !== threads || r.autotune !== autotune || r.precision !== precision) {
+    r = engineReady = {name, threads, autotune, precision, info: initEngine(name, threads, {autotune, precision})};
   }
-  return engineReady.info;
+  return r.info;
 }
 
 export async function runTrial(spec: TrialSpec, opts: RunTrialOptions): Promise<TrialOutcome> {
-  const engine = await tracedAsync('engine-init', () => ensureEngine(opts.engine, opts.threads, opts.autotune ?? false));
+  const engine = await tracedAsync('engine-init', () => ensureEngine(opts.engine, opts.threads, opts.autotune ?? false, spec.train.precision ?? 'fp32'));
   opts.emit({type: 'engine', engine, pid: process.pid, device: process.env.CUDA_VISIBLE_DEVICES ?? null});
 
   const data = opts.data ?? traced('data', () => loadDataset(spec.dataset, {baseDir: opts.dataDir}));

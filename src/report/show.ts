@@ -74,11 +74,12 @@ function lossText(v: number | null): string {
   return fixed(v, 4);
 }
 
-/** "native-cpu (oneDNN 2.6.3, ...), 2 threads, asked for native-cpu"; "not recorded" before a trial starts. */
+/** "native-cpu (oneDNN 2.6.3, ...), 2 threads[, bf16 convolutions], asked for native-cpu"; "not recorded" before a trial starts. */
 function engineLine(engine: string | null, info: Record<string, unknown> | null): string {
   if (engine === null) return 'not recorded';
   const parts = [engineText({engine, versions: engineVersions(info)})];
   if (typeof info?.threads === 'number') parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  if (info?.precision === 'bf16') parts.push('bf16 convolutions');
   if (typeof info?.requested === 'string' && info.requested !== engine) parts.push(`asked for ${info.requested}`);
   return parts.join(', ');
 }

@@ -40,12 +40,12 @@ test('engine torch without a usable Python: one environment error, exit 1, nothi
   assert.equal(fs.existsSync(db), false);
 });
 
-test('train.precision bf16 on native-cpu is refused before anything runs', () => {
+test('train.precision bf16 on tfjs-cpu is refused before anything runs', () => {
   const dir = tmpDir();
-  const study = writeFile(dir, 'bf.yaml', 'name: bf\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\ntrain: {precision: bf16, batch_size: 16}\nresources: {engine: native-cpu}\n');
+  const study = writeFile(dir, 'bf.yaml', 'name: bf\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\ntrain: {precision: bf16, batch_size: 16}\nresources: {engine: tfjs-cpu}\n');
   const r = cli(['plan', study]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /train\.precision bf16 needs the torch engine; this run uses native-cpu/);
+  assert.match(r.stderr, /train\.precision bf16 needs the native-cpu or torch engine; this run uses tfjs-cpu/);
 });
 
 test('ablate run --engine torch through the orchestrator, with TensorFlow.js unloadable: every trial done, every epoch stored', {skip: NO_TORCH}, () => {
