@@ -5,6 +5,9 @@
  * so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
  * torch) is timed with the same network and settings right after, alternating, and the ratio is printed.
  *
+ * --precision bf16 on native-cpu (bf16 convolutions, CPUs with AVX512-BF16) times native-cpu in fp32 alongside
+ * instead of torch, alternating, and prints fp32_images_per_sec, vs_fp32 and vs_fp32_range.
+ *
  * --engine torch runs the torch engine's Python worker as `ablate run` does; on a GPU it adds the device
  * name and peak GPU memory, takes --precision fp32|bf16, --compile, and --trials-per-gpu K (K trials at
  * once on one GPU: images_per_sec is then their sum).
@@ -20,13 +23,14 @@
  *      `python3 -m venv .venv-torch2 && .venv-torch2/bin/pip install torch numpy`; one entry per Python in
  *      `pytorch`, with the median of the per-repeat ratios and their range; `vs_pytorch` is against the faster one)
  *
+ *   npm run bench -- --precision bf16 --repeats 5
  *   npm run bench -- --engine torch
  *   node dist/bench/train.js --engine torch --models resnet56 --batch 512 --precision bf16 --steps 40
  *
  * Prints one JSON line per model:
  *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, [device, peak_gpu_memory_mb,]
  *    [pytorch_images_per_sec, vs_pytorch, pytorch: [{python, torch, images_per_sec, vs, vs_range}, ...]
- *     | native_cpu_images_per_sec, vs_native_cpu], ...}
+ *     | native_cpu_images_per_sec, vs_native_cpu | fp32_images_per_sec, vs_fp32], ...}
  */
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -273,11 +277,15 @@ function runChild(model: string, argv: string[], python?: string): Measurement {
   return JSON.parse(line) as Measurement;
 }
 
-/** The engine timed alongside on a CPU: torch for native-cpu and the other way round (when it can run). */
-function otherEngine(opts: Options): EngineName | undefined {
+/**
+ * What is timed alongside on a CPU: native-cpu in fp32 for native-cpu in bf16; otherwise torch for native-cpu and the
+ * other way round (when it can run). `name` prefixes its fields in the output line.
+ */
+function otherRun(opts: Options): {engine: EngineName; precision: 'fp32' | 'bf16'; name: string} | undefined {
+  if (opts.engine === 'native-cpu' && opts.precision === 'bf16') return {engine: 'native-cpu', precision: 'fp32', name: 'fp32'};
   if (!opts.torch) return undefined;
-  if (opts.engine === 'native-cpu') return probeTorch().error ? undefined : 'torch';
-  if (opts.engine === 'torch') return probeTorch().cudaAvailable ? undefined : 'native-cpu';
+  if (opts.engine === 'native-cpu') return probeTorch().error ? undefined : {engine: 'torch', precision: opts.precision, name: 'pytorch'};
+  if (opts.engine === 'torch') return probeTorch().cudaAvailable ? undefined : {engine: 'native-cpu', precision: opts.precision, name: 'native_cpu'};
   return undefined;
 }
 
@@ -291,11 +299,13 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(m));
     return;
   }
-  const other = otherEngine(opts);
+  const run = otherRun(opts);
+  const other = run?.engine;
   // The other engine once per Python when several are compared (torch only), else once.
   const pythons: Array<string | undefined> = other === 'torch' && opts.pythons.length > 0 ? opts.pythons : [undefined];
   const passOn = argv.filter((a, i) => a !== '--no-torch' && a !== '--pythons' && argv[i - 1] !== '--pythons' && !a.startsWith('--pythons='));
-  const withEngine = (engine: string) => [...passOn.filter((a, i) => a !== '--engine' && passOn[i - 1] !== '--engine' && !a.startsWith('--engine=')), '--engine', engine];
+  const without = (args: string[], flag: string) => args.filter((a, i) => a !== flag && args[i - 1] !== flag && !a.startsWith(`${flag}=`));
+  const otherArgs = run ? [...without(without(passOn, '--engine'), '--precision'), '--engine', run.engine, '--precision', run.precision] : [];
   for (const model of opts.models) {
     const ours: Measurement[] = [];
     const theirs: Measurement[][] = pythons.map(() => []);
@@ -303,9 +313,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < opts.repeats; r++) {
       const load = os.loadavg()[0];
       ours.push(runChild(model, passOn));
-      if (other) pythons.forEach((py, j) => theirs[j].push(runChild(model, withEngine(other), py)));
+      if (other) pythons.forEach((py, j) => theirs[j].push(runChild(model, otherArgs, py)));
       if (opts.repeats > 1) console.error(`${model} repeat ${r + 1}: ${ours[r].images_per_sec} img/s` +
-        (other ? pythons.map((py, j) => `, ${other}${theirs[j][r].torch ? ` ${theirs[j][r].torch}` : ''} ${theirs[j][r].images_per_sec} img/s`).join('') : '') +
+        (run ? pythons.map((py, j) => `, ${run.name}${theirs[j][r].torch ? ` ${theirs[j][r].torch}` : ''} ${theirs[j][r].images_per_sec} img/s`).join('') : '') +
         ` (load ${load.toFixed(1)})`);
     }
     const ips = median(ours.map((m) => m.images_per_sec));
@@ -320,7 +330,8 @@ async function main(): Promise<void> {
       runs_images_per_sec: ours.map((m) => m.images_per_sec),
       ...(ours[0].device ? {device: ours[0].device} : {}),
       ...(ours[0].peak_gpu_memory_mb !== undefined ? {peak_gpu_memory_mb: Math.max(...ours.map((m) => m.peak_gpu_memory_mb!))} : {}),
-      ...(opts.engine === 'torch' ? {precision: opts.precision, trials_per_gpu: opts.trialsPerGpu} : {}),
+      precision: opts.precision,
+      ...(opts.engine === 'torch' ? {trials_per_gpu: opts.trialsPerGpu} : {}),
       load_avg_1m: round(os.loadavg()[0]),
     };
     if (other) {
@@ -339,7 +350,7 @@ async function main(): Promise<void> {
         };
       });
       const fastest = each.reduce((a, b) => (b.images_per_sec > a.images_per_sec ? b : a));
-      const name = other === 'torch' ? 'pytorch' : 'native_cpu';
+      const name = run!.name;
       Object.assign(line, {
         [`${name}_images_per_sec`]: fastest.images_per_sec,
         [`${name}_peak_rss_mb`]: fastest.peak_rss_mb,
