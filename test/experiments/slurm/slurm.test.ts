@@ -155,7 +155,7 @@ test('the smoke study on Slurm: arrays split below MaxArraySize, two tasks at on
 test('a preempted trial checkpoints, is requeued by Slurm, resumes, and ends with the metrics of an uninterrupted run', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {name: 'preempt', epochs: 3, trainSize: 256, slurm: 'slurm: {partition: low, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}'});
+  const file = study(dir, {name: 'preempt', epochs: 3, trainSize: 8192, slurm: 'slurm: {partition: low, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}'});
   const run = cliAsync(['run', file, '--db', db], {env: env()});
   const log = await waitFor(() => runFiles(db, 'events.jsonl')[0], 120_000, 'the task to start');
   // A job in the high partition needs both GPUs: Slurm preempts the trial's job (USR1, grace time, requeue).
@@ -198,7 +198,7 @@ test('a preempted trial checkpoints, is requeued by Slurm, resumes, and ends wit
 test('a trial warned of its time limit (USR1 to the batch shell, as --signal=B:USR1@N sends it) is resubmitted and finishes from its checkpoint', {skip: noSlurm || SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {name: 'timeout', epochs: 3, trainSize: 256, slurm: "slurm: {time: '10', max_timeouts: 2, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}"});
+  const file = study(dir, {name: 'timeout', epochs: 3, trainSize: 8192, slurm: "slurm: {time: '10', max_timeouts: 2, gpus_per_trial: 1, cpus_per_task: 1, poll_seconds: 0.5}"});
   const run = cliAsync(['run', file, '--db', db], {env: env()});
   const log = await waitFor(() => runFiles(db, 'events.jsonl').find((f) => fs.readFileSync(f, 'utf8').includes('"type":"epoch"')), 120_000, 'a first epoch');
   const job = events(log).find((e) => e.type === 'started')!.job as string;
