@@ -87,7 +87,7 @@ test('--smoke runs the same grid shrunk, as its own sweep', () => {
   const db = path.join(dir, 'ablate.db');
   const r = cli(['run', 'configs/depth-sweep.yaml', '--smoke', '--db', db]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /sweep depth-sweep\.smoke \(id 1\): 24 done/);
+  assert.match(r.stdout, /sweep depth-sweep\.smoke \(id 1\): 20 done/);
 });
 
 test('resume finishes a stored sweep from the config saved with it', () => {
