@@ -94,6 +94,15 @@ async function workerMidTrial(db: string, coordinator: number): Promise<number> 
   return victim!;
 }
 
+/** `ablate run` with one worker process killed (SIGKILL) in the middle of its trial; the sweep must still finish. */
+async function killWorkerMidTrial(file: string, db: string): Promise<void> {
+  const run = cliAsync(['run', file, '--db', db]);
+  process.kill(await workerMidTrial(db, run.child.pid!), 'SIGKILL');
+  const r = await run.exited;
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assertComplete(db, 2, 4);
+}
+
 test('each slot gets its own GPU: no two concurrent trials share one', () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
@@ -193,11 +202,7 @@ test('kill -9 of one worker process mid-epoch: the trial is retried from its che
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
   const file = study(dir, {seeds: [1], epochs: 4, trainSize: 4096, extraResources: ', executor: process'});
-  const run = cliAsync(['run', file, '--db', db]);
-  process.kill(await workerMidTrial(db, run.child.pid!), 'SIGKILL');
-  const r = await run.exited;
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-  assertComplete(db, 2, 4);
+  await killWorkerMidTrial(file, db);
   const c = new Database(db, {readonly: true});
   const retries = c.prepare("SELECT message FROM events WHERE kind = 'retry'").all() as {message: string}[];
   c.close();
@@ -224,11 +229,7 @@ test('a trial stopped and resumed many times still gets its retry when its worke
     for (const t of store.db.prepare("SELECT id FROM trials WHERE status = 'running'").all() as {id: number}[]) store.finishTrial(t.id, 'pending', {event: 'stopped'});
   }
   store.close();
-  const run = cliAsync(['run', file, '--db', db]);
-  process.kill(await workerMidTrial(db, run.child.pid!), 'SIGKILL');
-  const r = await run.exited;
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-  assertComplete(db, 2, 4);
+  await killWorkerMidTrial(file, db);
   const c = new Database(db, {readonly: true});
   const rows = c.prepare('SELECT attempt, crashes FROM trials ORDER BY crashes').all() as {attempt: number; crashes: number}[];
   c.close();
