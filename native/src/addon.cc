@@ -37,6 +37,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("channelNormalise", &Addon::Call<ChannelNormalise>),
                              InstanceMethod("relu", &Addon::Call<Relu>),
                              InstanceMethod("reluGrad", &Addon::Call<ReluGrad>),
+                             InstanceMethod("addRelu", &Addon::Call<AddRelu>),
                              InstanceMethod("addN", &Addon::Call<AddN>),
                              InstanceMethod("sgdUpdate", &Addon::Call<SgdUpdate>),
                              InstanceMethod("copyBlock", &Addon::Call<CopyBlock>),

@@ -36,10 +36,24 @@ constexpr int64_t kParallelMin = 1 << 14;
 // on how many threads the OpenMP runtime actually grants.
 constexpr int64_t kParts = 64;
 
+// The gradient a ReLU passes back given its output y: dy where y > 0, else 0; NaN where y is NaN. Both
+// operands are read unconditionally so that the selects vectorise.
+inline float gated(float dy, float y) {
+  const float d = y > 0.f ? dy : 0.f;
+  return y != y ? y : d;
+}
+
+// ReLU as tfjs' Math.max(0, v): NaN propagates (a diverged run must show NaN), -0 becomes +0.
+inline float relu(float v) { return v > 0.f ? v : (v != v ? v : 0.f); }
+
 // Per-channel sums over all rows of a and of a * (b - center), or of (a - center)^2 when b is null.
 // Centering on the mean avoids the cancellation of E[x^2] - E[x]^2 when a channel varies little.
-void channelSums(const float* a, const float* b, const float* center, int64_t rows, int64_t c, int threads,
-                 std::vector<double>& sumA, std::vector<double>& sumProd) {
+//
+// With `gate` (the output of a ReLU fused after the batch norm), a is read as the ReLU's gradient: a where
+// gate > 0, else 0 (NaN where gate is NaN, as the separate ReLU gradient gives).
+template <bool Gate>
+void channelSumsImpl(const float* a, const float* b, const float* center, const float* gate, int64_t rows, int64_t c,
+                     int threads, std::vector<double>& sumA, std::vector<double>& sumProd) {
   const bool parallel = rows * c >= kParallelMin;
   const int64_t parts = parallel ? std::min<int64_t>(kParts, rows) : 1;
   std::vector<double> part(size_t(parts) * c * 2, 0.0);
@@ -64,9 +78,11 @@ void channelSums(const float* a, const float* b, const float* center, int64_t ro
           for (int64_t r = r0; r < r1; ++r) {
             const float* __restrict pa = a + r * c;
             const float* __restrict pb = b + r * c;
+            const float* __restrict pg = Gate ? gate + r * c : nullptr;
             for (int64_t k = 0; k < c; ++k) {
-              fa[k] += pa[k];
-              fp[k] += pa[k] * (pb[k] - cen[k]);
+              const float v = Gate ? gated(pa[k], pg[k]) : pa[k];
+              fa[k] += v;
+              fp[k] += v * (pb[k] - cen[k]);
             }
           }
         } else {
@@ -97,16 +113,39 @@ void channelSums(const float* a, const float* b, const float* center, int64_t ro
   }
 }
 
+void channelSums(const float* a, const float* b, const float* center, const float* gate, int64_t rows, int64_t c,
+                 int threads, std::vector<double>& sumA, std::vector<double>& sumProd) {
+  if (gate) {
+    channelSumsImpl<true>(a, b, center, gate, rows, c, threads, sumA, sumProd);
+  } else {
+    channelSumsImpl<false>(a, b, center, nullptr, rows, c, threads, sumA, sumProd);
+  }
+}
+
 // out[r, k] = (a[r, k] - center[k]) * scale[k] + shift[k]
 // Centering before scaling matters when a channel's mean is large against its spread: x * scale and
 // mean * scale would then be large numbers whose difference loses the normalised value.
-void normalise(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
-               int64_t c) {
+// With `withRelu`, a ReLU follows in the same pass (batch norm + ReLU, one write instead of two passes).
+template <bool WithRelu>
+void normaliseImpl(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
+                   int64_t c) {
 #pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* pa = a + r * c;
     float* po = out + r * c;
-    for (int64_t k = 0; k < c; ++k) po[k] = (pa[k] - center[k]) * scale[k] + shift[k];
+    for (int64_t k = 0; k < c; ++k) {
+      const float v = (pa[k] - center[k]) * scale[k] + shift[k];
+      po[k] = WithRelu ? relu(v) : v;
+    }
+  }
+}
+
+void normalise(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
+               int64_t c, bool withRelu) {
+  if (withRelu) {
+    normaliseImpl<true>(a, center, scale, shift, out, rows, c);
+  } else {
+    normaliseImpl<false>(a, center, scale, shift, out, rows, c);
   }
 }
 
@@ -114,20 +153,36 @@ void normalise(const float* a, const float* center, const float* scale, const fl
 // The differences come before the scaling by gamma / sigma, which is large for a channel of (nearly)
 // constant values (1 / sqrt(eps) when the variance is 0): scaling first would leave a difference of two
 // large rounded products.
-void normaliseGrad(const float* dy, const float* x, const float* dyMean, const float* mean, const float* proj,
-                   const float* scale, float* dx, int64_t rows, int64_t c) {
+// With `gate`, dy is first passed through the gradient of the fused ReLU (see gated()).
+template <bool Gate>
+void normaliseGradImpl(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
+                       const float* proj, const float* scale, float* dx, int64_t rows, int64_t c) {
 #pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* pdy = dy + r * c;
+    const float* pg = Gate ? gate + r * c : nullptr;
     const float* px = x + r * c;
     float* po = dx + r * c;
-    for (int64_t k = 0; k < c; ++k) po[k] = scale[k] * ((pdy[k] - dyMean[k]) - (px[k] - mean[k]) * proj[k]);
+    for (int64_t k = 0; k < c; ++k) {
+      const float g = Gate ? gated(pdy[k], pg[k]) : pdy[k];
+      po[k] = scale[k] * ((g - dyMean[k]) - (px[k] - mean[k]) * proj[k]);
+    }
+  }
+}
+
+void normaliseGrad(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
+                   const float* proj, const float* scale, float* dx, int64_t rows, int64_t c) {
+  if (gate) {
+    normaliseGradImpl<true>(dy, gate, x, dyMean, mean, proj, scale, dx, rows, c);
+  } else {
+    normaliseGradImpl<false>(dy, nullptr, x, dyMean, mean, proj, scale, dx, rows, c);
   }
 }
 
 }  // namespace
 
-// batchNormForward(params [N,H,W,C], x, gamma, beta, eps, y, mean, variance)
+// batchNormForward(params [N,H,W,C], x, gamma, beta, eps, y, mean, variance, relu?)
+//   relu: y = max(0, batch norm of x), the ReLU that follows most batch norms, in the same pass
 Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
   const Shape s = shapeArg(info);
   const size_t n = size_t(s.rows * s.c);
@@ -138,13 +193,14 @@ Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
   float* y = f32Arg(info, 5, n, "y");
   float* mean = f32Arg(info, 6, s.c, "mean");
   float* var = f32Arg(info, 7, s.c, "variance");
+  const bool withRelu = info.Length() > 8 && info[8].ToBoolean().Value();
 
   // One pass for sum(x) and sum((x - K)^2) with K the first row: var = E[(x - K)^2] - (mean - K)^2. With K a
   // sample of the channel, mean - K is a few standard deviations at most, so the subtraction keeps its
   // precision even when the mean is large against the spread (where E[x^2] - E[x]^2 would not).
   std::vector<float> shiftK(x, x + s.c);
   std::vector<double> sum, sumSq;
-  channelSums(x, nullptr, shiftK.data(), s.rows, s.c, ctx.threads, sum, sumSq);
+  channelSums(x, nullptr, shiftK.data(), nullptr, s.rows, s.c, ctx.threads, sum, sumSq);
   std::vector<float> mu(s.c), scale(s.c), shift(s.c);
   for (int64_t k = 0; k < s.c; ++k) {
     const double m = sum[k] / s.rows;
@@ -157,11 +213,12 @@ Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
     scale[k] = static_cast<float>(gamma[k] * inv);
     shift[k] = beta[k];
   }
-  normalise(x, mu.data(), scale.data(), shift.data(), y, s.rows, s.c);
+  normalise(x, mu.data(), scale.data(), shift.data(), y, s.rows, s.c, withRelu);
   return info.Env().Undefined();
 }
 
-// batchNormBackward(params [N,H,W,C], x, dy, gamma, mean, variance, eps, dx, dgamma, dbeta)
+// batchNormBackward(params [N,H,W,C], x, dy, gamma, mean, variance, eps, dx, dgamma, dbeta, y?)
+//   y: the output of a batch norm with a fused ReLU; dy is then the gradient of the ReLU's output
 //   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma / sigma * (dy - dbeta / M - xhat * dgamma / M)
 //   with xhat = (x - mean) / sigma
 Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
@@ -176,9 +233,10 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
   float* dx = f32Arg(info, 7, n, "dx");
   float* dgamma = f32Arg(info, 8, s.c, "dgamma");
   float* dbeta = f32Arg(info, 9, s.c, "dbeta");
+  const float* gate = info.Length() > 10 && info[10].IsTypedArray() ? f32Arg(info, 10, n, "y") : nullptr;
 
   std::vector<double> sumDy, sumDyXc;
-  channelSums(dy, x, mean, s.rows, s.c, ctx.threads, sumDy, sumDyXc);
+  channelSums(dy, x, mean, gate, s.rows, s.c, ctx.threads, sumDy, sumDyXc);
   std::vector<float> scale(s.c), dyMean(s.c), proj(s.c);
   const double m = static_cast<double>(s.rows);
   for (int64_t k = 0; k < s.c; ++k) {
@@ -191,7 +249,7 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
     dyMean[k] = static_cast<float>(db / m);
     proj[k] = static_cast<float>(inv * dg / m);
   }
-  normaliseGrad(dy, x, dyMean.data(), mean, proj.data(), scale.data(), dx, s.rows, s.c);
+  normaliseGrad(dy, gate, x, dyMean.data(), mean, proj.data(), scale.data(), dx, s.rows, s.c);
   return info.Env().Undefined();
 }
 
@@ -205,7 +263,7 @@ Napi::Value ChannelNormalise(Context& ctx, const Napi::CallbackInfo& info) {
   const float* scale = f32Arg(info, 4, c, "scale");
   const float* shift = f32Arg(info, 5, c, "shift");
   float* out = f32Arg(info, 6, size_t(rows * c), "out");
-  normalise(x, center, scale, shift, out, rows, c);
+  normalise(x, center, scale, shift, out, rows, c, false);
   return info.Env().Undefined();
 }
 

@@ -123,6 +123,7 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ChannelNormalise(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value AddRelu(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value SgdUpdate(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value CopyBlock(Context& ctx, const Napi::CallbackInfo& info);

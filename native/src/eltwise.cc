@@ -1,6 +1,6 @@
 // Element-wise kernels that tfjs-cpu runs single-threaded in JavaScript and that a ResNet training
-// step runs over every activation: ReLU, its gradient, and the sum of same-shape tensors (residual
-// additions, gradient accumulation). Memory-bound, so the win is the slot's threads and one pass.
+// step runs over every activation: ReLU, its gradient, a residual sum with its ReLU, and the sum of
+// same-shape tensors (gradient accumulation). Memory-bound, so the win is the slot's threads and one pass.
 #include "context.h"
 
 namespace ablate {
@@ -47,6 +47,22 @@ Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info) {
     const float v = y[i], g = dy[i];
     const float d = v > 0.f ? g : 0.f;
     dx[i] = v != v ? v : d;
+  }
+  return info.Env().Undefined();
+}
+
+// addRelu(a, b, out, n): out = max(0, a + b), a residual block's sum and the ReLU after it in one pass
+// (NaN propagates as in relu()).
+Napi::Value AddRelu(Context& ctx, const Napi::CallbackInfo& info) {
+  const size_t n = lengthArg(info, 3);
+  const float* a = f32Arg(info, 0, n, "a");
+  const float* b = f32Arg(info, 1, n, "b");
+  float* out = f32Arg(info, 2, n, "out");
+  const long len = static_cast<long>(n);
+#pragma omp parallel for schedule(static) if (len >= kParallelMin)
+  for (long i = 0; i < len; ++i) {
+    const float v = a[i] + b[i];
+    out[i] = v > 0.f ? v : (v != v ? v : 0.f);
   }
   return info.Env().Undefined();
 }

@@ -22,14 +22,18 @@ export interface NativeAddon {
   setPrecision(precision: Precision): void;
   conv(kind: number, params: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array,
     bias?: Float32Array | null, activation?: number, alpha?: number): void;
+  /** With `relu`, y = max(0, batch norm of x) in the same pass. */
   batchNormForward(params: Int32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,
-    y: Float32Array, mean: Float32Array, variance: Float32Array): void;
+    y: Float32Array, mean: Float32Array, variance: Float32Array, relu?: boolean): void;
+  /** With `y` (the output of a batch norm with a fused ReLU), dy is the gradient of that ReLU's output. */
   batchNormBackward(params: Int32Array, x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array,
-    variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+    variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, y?: Float32Array | null): void;
   channelNormalise(x: Float32Array, rows: number, c: number, center: Float32Array, scale: Float32Array, shift: Float32Array,
     out: Float32Array): void;
   relu(x: Float32Array, y: Float32Array, n: number): void;
   reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
+  /** out = max(0, a + b) */
+  addRelu(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
   addN(inputs: Float32Array[], out: Float32Array, n: number): void;
   sgdUpdate(w: Float32Array, v: Float32Array, g: Float32Array, n: number, lr: number, momentum: number, weightDecay: number,
     nesterov: boolean, wOut: Float32Array, vOut: Float32Array): void;

@@ -4,7 +4,7 @@
  * tensors as soon as they are no longer needed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, GROUPED_CONV2D, GROUPED_CONV2D_BACKPROP_FILTER, GROUPED_CONV2D_BACKPROP_INPUT, RELU_GRAD} from './native-kernels';
+import {ADD_RELU, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, GROUPED_CONV2D, GROUPED_CONV2D_BACKPROP_FILTER, GROUPED_CONV2D_BACKPROP_INPUT, RELU_GRAD} from './native-kernels';
 
 /**
  * tfjs keeps every tape node's saved tensors and every output gradient until the whole backward pass
@@ -34,7 +34,8 @@ function lazyGrads(inputs: string[], compute: (name: string) => tf.Tensor, relea
     out[name] = () => {
       const g = compute(name);
       // tfjs calls the closures in input order, skipping inputs that need no gradient; the last input
-      // is the layer's own weight, which training always differentiates.
+      // is the layer's own weight or, for a residual sum, the shortcut, which training always
+      // differentiates (were it skipped, the tensors would live until the step's scope ends).
       if (i === inputs.length - 1) release();
       return g;
     };
@@ -76,13 +77,15 @@ export const gradients: tf.GradConfig[] = [
   {
     kernelName: BATCH_NORM_TRAINING,
     inputsToSave: ['x', 'gamma'],
-    outputsToSave: [false, true, true],
+    // y is needed only with a fused ReLU (its gradient passes where y > 0); saved tensors share their data
+    // with the originals, so keeping y otherwise costs no memory.
+    outputsToSave: [true, true, true],
     gradFunc: (dys, saved, attrs) => {
-      const [x, gamma, mean, variance] = saved;
+      const [x, gamma, y, mean, variance] = saved;
       const [dy, dmean, dvar] = dys as Array<tf.Tensor | null>;
       const release = releaser([dy], saved);
       const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD,
-        {dy: dy ?? tf.zerosLike(x), x, gamma, mean, variance}, attrs) as tf.Tensor[];
+        {dy: dy ?? tf.zerosLike(x), x, gamma, mean, variance, ...(attrs.relu === true ? {y} : {})}, attrs) as tf.Tensor[];
       // The statistics outputs are normally consumed only by the running averages (outside the loss);
       // when a loss does use them, their gradients flow to x as well: d mean/dx = 1/M, d var/dx = 2(x - mean)/M.
       // tfjs hands zeros (not null) for outputs outside the loss's graph; skip those cheaply (C values).
@@ -95,6 +98,22 @@ export const gradients: tf.GradConfig[] = [
       }
       release();
       return {x: () => dxAll, gamma: () => dgamma, beta: () => dbeta};
+    },
+  },
+  {
+    // max(0, a + b): the ReLU's gradient, once, for both inputs (a copy for the second: tfjs may dispose
+    // an input's gradient when it accumulates it, and the two must not share one tensor object).
+    kernelName: ADD_RELU,
+    outputsToSave: [true],
+    gradFunc: (dy, saved) => {
+      const [y] = saved;
+      const d = dy as tf.Tensor;
+      let g: tf.Tensor | undefined;
+      return lazyGrads(['a', 'b'], () => {
+        if (g) return g.clone();
+        g = tf.engine().runKernel(RELU_GRAD, {dy: d, y}) as tf.Tensor;
+        return g;
+      }, releaser([d], saved));
     },
   },
   {

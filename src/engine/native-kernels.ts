@@ -8,13 +8,18 @@ import {pool, VIEW_MAKERS} from './buffer-pool';
 import {broadcastPlan, convParams, isNHWC, poolParams, sizeOf} from './geometry';
 import type {NativeAddon} from './native-addon';
 
-/** Names of the kernels this module adds (tfjs has no grouped convolution nor a training batch norm). */
+/**
+ * Names of the kernels this module adds (tfjs has no grouped convolution nor a training batch norm). The
+ * training batch norm takes an attribute `relu`: the ReLU that follows it, fused into the same pass.
+ */
 export const GROUPED_CONV2D = 'GroupedConv2D';
 export const GROUPED_CONV2D_BACKPROP_INPUT = 'GroupedConv2DBackpropInput';
 export const GROUPED_CONV2D_BACKPROP_FILTER = 'GroupedConv2DBackpropFilter';
 export const BATCH_NORM_TRAINING = 'BatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD = 'BatchNormTrainingGrad';
 export const RELU_GRAD = 'ReluGradFromOutput';
+/** max(0, a + b) for same-shape a and b: a residual block's sum and its ReLU in one pass. */
+export const ADD_RELU = 'AddRelu';
 export const SGD_UPDATE = 'SgdMomentumUpdate';
 
 const BACKEND = 'cpu';
@@ -163,7 +168,7 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
     if (!xv || !gv || !bv || x.shape.length !== 4) throw new Error(`${BATCH_NORM_TRAINING}: expects float32 NHWC input, got ${x.dtype} ${x.shape}`);
     const c = x.shape[3];
     const y = pool.alloc(xv.length), mean = new Float32Array(c), variance = new Float32Array(c);
-    native.batchNormForward(Int32Array.from(x.shape), xv, gv, bv, attrs.epsilon as number, y, mean, variance);
+    native.batchNormForward(Int32Array.from(x.shape), xv, gv, bv, attrs.epsilon as number, y, mean, variance, attrs.relu === true);
     count('native', BATCH_NORM_TRAINING);
     return [
       backend.makeTensorInfo(x.shape.slice(), 'float32', y),
@@ -174,16 +179,18 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
 
   const batchNormTrainingGrad = (args: KernelArgs) => {
     const {inputs, backend, attrs = {}} = args;
-    const {dy, x, gamma, mean, variance} = inputs as Record<string, tf.TensorInfo>;
+    // y, when given, is the output of a batch norm with a fused ReLU: dy is then taken through the ReLU first.
+    const {dy, x, gamma, mean, variance, y} = inputs as Record<string, tf.TensorInfo | undefined>;
     const vals = [dy, x, gamma, mean, variance].map((t) => f32(backend, t));
-    if (vals.some((v) => !v)) throw new Error(`${BATCH_NORM_TRAINING_GRAD}: expects float32 inputs`);
+    const yv = y ? f32(backend, y) : null;
+    if (vals.some((v) => !v) || yv === undefined) throw new Error(`${BATCH_NORM_TRAINING_GRAD}: expects float32 inputs`);
     const [dyv, xv, gv, mv, vv] = vals as Float32Array[];
-    const c = x.shape[3];
+    const c = x!.shape[3];
     const dx = pool.alloc(xv.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
-    native.batchNormBackward(Int32Array.from(x.shape), xv, dyv, gv, mv, vv, attrs.epsilon as number, dx, dgamma, dbeta);
+    native.batchNormBackward(Int32Array.from(x!.shape), xv, dyv, gv, mv, vv, attrs.epsilon as number, dx, dgamma, dbeta, yv);
     count('native', BATCH_NORM_TRAINING_GRAD);
     return [
-      backend.makeTensorInfo(x.shape.slice(), 'float32', dx),
+      backend.makeTensorInfo(x!.shape.slice(), 'float32', dx),
       backend.makeTensorInfo([c], 'float32', dgamma),
       backend.makeTensorInfo([c], 'float32', dbeta),
     ];
@@ -238,6 +245,17 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
     native.reluGrad(dyv, yv, dx, dyv.length);
     count('native', RELU_GRAD);
     return backend.makeTensorInfo(dy.shape.slice(), 'float32', dx);
+  };
+
+  const addRelu = (args: KernelArgs) => {
+    const {inputs, backend} = args;
+    const {a, b} = inputs as Record<string, tf.TensorInfo>;
+    const av = f32(backend, a), bv = f32(backend, b);
+    if (!av || !bv || !tf.util.arraysEqual(a.shape, b.shape)) throw new Error(`${ADD_RELU}: expects float32 tensors of one shape`);
+    const out = pool.alloc(av.length);
+    native.addRelu(av, bv, out, av.length);
+    count('native', ADD_RELU);
+    return backend.makeTensorInfo(a.shape.slice(), 'float32', out);
   };
 
   const sameShapeSum = (args: KernelArgs, name: string, list: tf.TensorInfo[]) => {
@@ -381,6 +399,7 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
     k(SGD_UPDATE, sgdUpdate),
     k('Relu', relu),
     k(RELU_GRAD, reluGrad),
+    k(ADD_RELU, addRelu),
     k('AddN', (a) => sameShapeSum(a, 'AddN', a.inputs as unknown as tf.TensorInfo[])),
     ...Object.keys(BINARY_OPS).map((name) => k(name, (a) => binaryOp(a, name))),
     k('Slice', slice),

@@ -1,7 +1,9 @@
 /**
  * The native-cpu engine: native kernels (a Node-API addon over oneDNN, native/) registered on the tfjs `cpu`
  * backend. Convolutions and pooling run on oneDNN; batch norm, ReLU, broadcasting arithmetic, sums, slices and
- * padding are plain OpenMP loops in the addon. This module installs and uninstalls them; the parts:
+ * padding are plain OpenMP loops in the addon. A batch norm and the ReLU after it, and a residual sum and its
+ * ReLU, run as one pass each (ops.ts batchNormTrain's `relu`, addRelu). This module installs and uninstalls
+ * them; the parts:
  *   native-addon.ts      loading the addon
  *   tfjs-internals.ts    the check that tfjs still has the internals the rest relies on
  *   buffer-pool.ts       recycled output buffers (the cpu backend's dispose feeds them back)
@@ -21,8 +23,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import {hookBackend} from './buffer-pool';
 import {loadAddon} from './native-addon';
 import {gradients} from './native-gradients';
-import {BATCH_NORM_TRAINING, GROUPED_CONV2D, makeKernels, SGD_UPDATE} from './native-kernels';
-import {type BatchNormTrainResult, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
+import {ADD_RELU, BATCH_NORM_TRAINING, GROUPED_CONV2D, makeKernels, SGD_UPDATE} from './native-kernels';
+import {type BatchNormTrainResult, compositeAddRelu, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
 import type {Precision} from './precision';
 import {checkTfjsInternals} from './tfjs-internals';
 
@@ -30,7 +32,7 @@ export {addonPath, loadAddon, nativeInfo, type NativeAddon} from './native-addon
 export {bufferPoolStats, releaseNativeBuffers} from './buffer-pool';
 export {broadcastPlan} from './geometry';
 export {
-  BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, GROUPED_CONV2D, GROUPED_CONV2D_BACKPROP_FILTER, GROUPED_CONV2D_BACKPROP_INPUT,
+  ADD_RELU, BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, GROUPED_CONV2D, GROUPED_CONV2D_BACKPROP_FILTER, GROUPED_CONV2D_BACKPROP_INPUT,
   RELU_GRAD, SGD_UPDATE, nativeStats, resetNativeStats, type NativeStats,
 } from './native-kernels';
 
@@ -49,9 +51,14 @@ function groupedConv2dOp(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pa
   return tf.engine().runKernel(GROUPED_CONV2D, {x, filter}, {strides: stride, pad, groups}) as tf.Tensor4D;
 }
 
-function batchNormTrainOp(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
-  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, {x, gamma, beta}, {epsilon: eps}) as tf.Tensor[];
+function batchNormTrainOp(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean): BatchNormTrainResult {
+  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, {x, gamma, beta}, {epsilon: eps, relu}) as tf.Tensor[];
   return {y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+}
+
+function addReluOp(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !tf.util.arraysEqual(a.shape, b.shape)) return compositeAddRelu(a, b);
+  return tf.engine().runKernel(ADD_RELU, {a, b}) as tf.Tensor4D;
 }
 
 function sgdUpdateOp(w: tf.Tensor, velocity: tf.Tensor, grad: tf.Tensor, step: SgdStep): {w: tf.Tensor; velocity: tf.Tensor} {
@@ -116,7 +123,7 @@ export function installNativeKernels(threads: number, opts: NativeOptions = {}):
     }
     installed = {unhook: hookBackend(), originals, added, gradients: prevGradients};
   }
-  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp, sgdUpdate: sgdUpdateOp});
+  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp, addRelu: addReluOp, sgdUpdate: sgdUpdateOp});
   return {ok: true};
 }
 

@@ -29,7 +29,8 @@ export interface SgdStep {
 /** Implementations an engine may replace. */
 export interface OpImpls {
   conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D;
-  batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult;
+  batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean): BatchNormTrainResult;
+  addRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D;
   sgdUpdate(w: tf.Tensor, velocity: tf.Tensor, grad: tf.Tensor, step: SgdStep): {w: tf.Tensor; velocity: tf.Tensor};
 }
 
@@ -41,10 +42,14 @@ export function compositeConv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: num
   return tf.concat(xs.map((xi, g) => tf.conv2d(xi, fs[g], stride, pad)), 3) as tf.Tensor4D;
 }
 
-export function compositeBatchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
+export function compositeBatchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu = false): BatchNormTrainResult {
   const {mean, variance} = tf.moments(x, [0, 1, 2]);
   const y = tf.batchNorm(x, mean, variance, beta, gamma, eps) as tf.Tensor4D;
-  return {y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+  return {y: relu ? tf.relu(y) : y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+}
+
+export function compositeAddRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+  return tf.relu(tf.add(a, b)) as tf.Tensor4D;
 }
 
 /**
@@ -62,7 +67,9 @@ export function compositeSgdUpdate(w: tf.Tensor, velocity: tf.Tensor, grad: tf.T
   });
 }
 
-const composite: OpImpls = {conv2d: compositeConv2d, batchNormTrain: compositeBatchNormTrain, sgdUpdate: compositeSgdUpdate};
+const composite: OpImpls = {
+  conv2d: compositeConv2d, batchNormTrain: compositeBatchNormTrain, addRelu: compositeAddRelu, sgdUpdate: compositeSgdUpdate,
+};
 let impls: OpImpls = composite;
 
 /** Called by an engine at init; `undefined` restores the composite reference. */
@@ -74,9 +81,18 @@ export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad:
   return impls.conv2d(x, filter, stride, pad, groups);
 }
 
-/** Batch norm in training mode: normalise with the batch statistics, which are returned for running averages. */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): BatchNormTrainResult {
-  return impls.batchNormTrain(x, gamma, beta, eps);
+/**
+ * Batch norm in training mode: normalise with the batch statistics, which are returned for running averages.
+ * With `relu`, y is max(0, batch norm of x): an engine may do both in one pass and never hold the
+ * normalised tensor before the ReLU.
+ */
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5, relu = false): BatchNormTrainResult {
+  return impls.batchNormTrain(x, gamma, beta, eps, relu);
+}
+
+/** max(0, a + b) for tensors of one shape: a residual block's sum and the ReLU after it. */
+export function addRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+  return impls.addRelu(a, b);
 }
 
 /**

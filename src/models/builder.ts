@@ -4,7 +4,7 @@
  * through `batchNormTrain` / `batchNormInfer`, so an engine's fast kernels serve all of them.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {batchNormInfer, batchNormTrain, conv2d} from '../engine/ops';
+import {addRelu, batchNormInfer, batchNormTrain, conv2d} from '../engine/ops';
 import {networkLayout, type BlockDef, type BnDef, type ConvDef, type NetworkDef, type ShortcutDef} from './layout';
 import {hashSeed} from '../seed';
 import type {ModelSpec} from './spec';
@@ -102,14 +102,18 @@ class ResNet implements Model {
     return c.bias ? tf.add(y, this.v(`${c.name}.bias`)) : y;
   }
 
-  private bn(x: tf.Tensor4D, b: BnDef | undefined, training: boolean): tf.Tensor4D {
-    if (!b) return x;
+  /** Batch norm (when the layout has one), then a ReLU when `relu`; in training the two are one op. */
+  private bn(x: tf.Tensor4D, b: BnDef | undefined, training: boolean, relu = false): tf.Tensor4D {
+    if (!b) return relu ? tf.relu(x) : x;
     const gamma = this.v(`${b.name}.gamma`) as tf.Tensor1D;
     const beta = this.v(`${b.name}.beta`) as tf.Tensor1D;
     const runningMean = this.v(`${b.name}.running_mean`);
     const runningVar = this.v(`${b.name}.running_var`);
-    if (!training) return batchNormInfer(x, gamma, beta, runningMean as tf.Tensor1D, runningVar as tf.Tensor1D, BN_EPS);
-    const {y, mean, variance} = batchNormTrain(x, gamma, beta, BN_EPS);
+    if (!training) {
+      const y = batchNormInfer(x, gamma, beta, runningMean as tf.Tensor1D, runningVar as tf.Tensor1D, BN_EPS);
+      return relu ? tf.relu(y) : y;
+    }
+    const {y, mean, variance} = batchNormTrain(x, gamma, beta, BN_EPS, relu);
     // PyTorch semantics: running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
     const n = x.shape[0] * x.shape[1] * x.shape[2];
     const unbias = n > 1 ? n / (n - 1) : 1;
@@ -139,18 +143,17 @@ class ResNet implements Model {
   private postActivationBlock(x: tf.Tensor4D, block: BlockDef, training: boolean): tf.Tensor4D {
     let out = x;
     block.convs.forEach((c, i) => {
-      out = this.bn(this.conv(out, c), block.bns[i], training);
-      if (i < block.convs.length - 1) out = tf.relu(out);
+      out = this.bn(this.conv(out, c), block.bns[i], training, i < block.convs.length - 1);
     });
     const sc = this.shortcut(x, x, block.shortcut, training);
-    return tf.relu(sc ? (tf.add(out, sc) as tf.Tensor4D) : out);
+    return sc ? addRelu(out, sc) : tf.relu(out);
   }
 
   /** Zagoruyko & Komodakis 2016 Fig. 1d: BN-ReLU-conv, dropout, BN-ReLU-conv, plus the shortcut. */
   private preActivationBlock(x: tf.Tensor4D, block: BlockDef, index: number, opts: ApplyOptions): tf.Tensor4D {
-    const pre = tf.relu(this.bn(x, block.bns[0], opts.training));
+    const pre = this.bn(x, block.bns[0], opts.training, true);
     let out = this.conv(pre, block.convs[0]);
-    out = tf.relu(this.bn(out, block.bns[1], opts.training));
+    out = this.bn(out, block.bns[1], opts.training, true);
     if (opts.training && block.dropout > 0) {
       // One mask stream per block, all fixed by the step's seed.
       const seed = opts.seed === undefined ? undefined : hashSeed(opts.seed, 'dropout', index);
@@ -168,13 +171,12 @@ class ResNet implements Model {
     }
     return tf.tidy(() => {
       const net = this.net;
-      let h = this.bn(this.conv(x, net.stem.conv), net.stem.bn, opts.training);
-      if (net.stem.relu) h = tf.relu(h);
+      let h = this.bn(this.conv(x, net.stem.conv), net.stem.bn, opts.training, net.stem.relu);
       if (net.stem.maxPool) h = tf.maxPool(h, 3, 2, 1);
       net.blocks.forEach((block, i) => {
         h = block.kind === 'preact' ? this.preActivationBlock(h, block, i, opts) : this.postActivationBlock(h, block, opts.training);
       });
-      if (net.final) h = tf.relu(this.bn(h, net.final.bn, opts.training));
+      if (net.final) h = this.bn(h, net.final.bn, opts.training, true);
       const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
       return tf.add(tf.matMul(pooled, this.v('fc.weight')), this.v('fc.bias')) as tf.Tensor2D;
     });

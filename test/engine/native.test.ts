@@ -9,7 +9,7 @@
 import {before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import {batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, sgdUpdate} from '../../src/engine/ops';
+import {addRelu, batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, sgdUpdate} from '../../src/engine/ops';
 import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
 import {cpuBackend, nativeSkipReason, onBoth} from './backend';
 
@@ -159,6 +159,36 @@ describe('native batch norm (training)', {skip}, () => {
     });
   }
 
+  test('batch norm with a fused ReLU: the composite relu(batch norm) forward and backward, and bit for bit the unfused native kernels', () => {
+    const shape = [4, 6, 6, 16];
+    const x = tf.tidy(() => tf.add(tf.mul(rand(shape, 140), 3), 1.5));
+    const gamma = tf.tidy(() => tf.add(rand([16], 141), 1));
+    // Betas around 0 put about half of the outputs below zero, so the ReLU's mask matters.
+    const beta = rand([16], 142);
+    const r = rand(shape, 143);
+    const run = (fused: boolean) => () => tf.tidy(() => {
+      const f = (a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) => {
+        const o = batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, fused);
+        return fused ? o.y : tf.relu(o.y);
+      };
+      const y = f(x, gamma, beta);
+      const gr = tf.grads((a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(a, g, bb), r)))([x, gamma, beta]);
+      return [y, ...gr].map((t) => tf.keep(t));
+    });
+    resetNativeStats();
+    const {ref, got} = onBoth(run(true));
+    const names = ['y', 'dx', 'dgamma', 'dbeta'];
+    names.forEach((n, j) => assertClose(got[j], ref[j], n));
+    const zeros = Array.from(got[0].dataSync()).filter((v) => v === 0).length;
+    assert.ok(zeros > got[0].size / 4 && zeros < (got[0].size * 3) / 4, `${zeros} of ${got[0].size} outputs clipped`);
+    const s = nativeStats();
+    assert.equal(s.native.Relu, undefined, 'the ReLU ran inside the batch norm');
+    assert.equal(s.native.ReluGradFromOutput, undefined, 'the ReLU gradient ran inside the batch norm gradient');
+    const {got: unfused} = onBoth(run(false));
+    names.forEach((n, j) => assert.deepEqual(Array.from(got[j].dataSync()), Array.from(unfused[j].dataSync()), `${n}: fused and unfused differ`));
+    tf.dispose([x, gamma, beta, r, ...ref, ...got, ...unfused]);
+  });
+
   test('channels with a large mean and a tiny spread keep their variance (no E[x^2] - E[x]^2 cancellation)', () => {
     // Means up to +-30, spread 1e-2. float32 spacing at 30 is 1.9e-6, so the data themselves carry a
     // relative rounding of ~2e-4 of the spread; y and dx are compared to 1e-3 of their range and the
@@ -231,6 +261,36 @@ describe('native element-wise kernels', {skip}, () => {
     assert.deepEqual(Array.from(got[0].dataSync()), Array.from(ref[0].dataSync()));
     assert.deepEqual(Array.from(got[1].dataSync()), Array.from(ref[1].dataSync()));
     assert.ok(Number.isNaN(got[0].dataSync()[5002]) && Number.isNaN(got[1].dataSync()[5002]));
+  });
+
+  test('addRelu: relu(a + b) forward and backward, exact, one native pass each way; NaN propagates', () => {
+    // The last eight elements: NaN in a, NaN in b, and sums below, at and above zero.
+    const withTail = (seed: number, tail: number[]) => {
+      const v = rand([3, 20, 20, 8], seed).dataSync() as Float32Array;
+      v.set(tail, v.length - tail.length);
+      return tf.tensor4d(v, [3, 20, 20, 8]);
+    };
+    const a = withTail(11, [NaN, 1, -1, 0, 2, -2, 0.5, -0.5]), b = withTail(12, [0, NaN, 0.5, 0, -2, 2, 0, 0]);
+    const w = withTail(13, [1, 1, 1, 1, 1, 1, 1, 1]);
+    const f = (fused: boolean) => () => {
+      const op = (p: tf.Tensor, q: tf.Tensor) => (fused ? addRelu(p as tf.Tensor4D, q as tf.Tensor4D) : tf.relu(tf.add(p, q)));
+      return [op(a, b), ...tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(op(p, q), w)))([a, b])];
+    };
+    resetNativeStats();
+    const {ref, got} = onBoth(f(true));
+    const s = nativeStats();
+    assert.equal(s.native.AddRelu, 2, JSON.stringify(s));
+    assert.equal(s.native.ReluGradFromOutput, 1, 'one ReLU gradient serves both inputs');
+    const {got: unfused} = onBoth(f(false));
+    // Against the native unfused kernels bit for bit; against tfjs' reference by value (its gradient
+    // multiplies by 0 where ours selects 0, so a negative dy there gives -0 instead of +0).
+    ['y', 'da', 'db'].forEach((n, j) => {
+      assert.deepEqual(Array.from(got[j].dataSync()), Array.from(unfused[j].dataSync()), n);
+      got[j].dataSync().forEach((v, i) => assert.ok(v === ref[j].dataSync()[i] || (Number.isNaN(v) && Number.isNaN(ref[j].dataSync()[i])), `${n}[${i}]`));
+    });
+    const last = got[0].size - 8;
+    assert.ok(Number.isNaN(got[0].dataSync()[last]) && Number.isNaN(got[0].dataSync()[last + 1]));
+    assert.ok(Number.isNaN(got[1].dataSync()[last]) && Number.isNaN(got[2].dataSync()[last + 1]));
   });
 
   test('Add (same shape and broadcasting) and AddN; int32 falls back to the reference', () => {
