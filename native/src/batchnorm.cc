@@ -125,27 +125,36 @@ void channelSums(const float* a, const float* b, const float* center, const floa
 // out[r, k] = (a[r, k] - center[k]) * scale[k] + shift[k]
 // Centering before scaling matters when a channel's mean is large against its spread: x * scale and
 // mean * scale would then be large numbers whose difference loses the normalised value.
-// With `withRelu`, a ReLU follows in the same pass (batch norm + ReLU, one write instead of two passes).
-template <bool WithRelu>
-void normaliseImpl(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
-                   int64_t c) {
+// With `residual`, a residual block's shortcut is added to the normalised value; with `withRelu`, a ReLU
+// follows; all in the same pass (one write instead of up to three passes, and no intermediate tensor).
+template <bool WithRelu, bool WithResidual>
+void normaliseImpl(const float* a, const float* center, const float* scale, const float* shift, const float* residual,
+                   float* out, int64_t rows, int64_t c) {
 #pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* pa = a + r * c;
+    const float* pr = WithResidual ? residual + r * c : nullptr;
     float* po = out + r * c;
     for (int64_t k = 0; k < c; ++k) {
-      const float v = (pa[k] - center[k]) * scale[k] + shift[k];
+      float v = (pa[k] - center[k]) * scale[k] + shift[k];
+      if (WithResidual) v += pr[k];
       po[k] = WithRelu ? relu(v) : v;
     }
   }
 }
 
 void normalise(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
-               int64_t c, bool withRelu) {
-  if (withRelu) {
-    normaliseImpl<true>(a, center, scale, shift, out, rows, c);
+               int64_t c, bool withRelu, const float* residual = nullptr) {
+  if (residual) {
+    if (withRelu) {
+      normaliseImpl<true, true>(a, center, scale, shift, residual, out, rows, c);
+    } else {
+      normaliseImpl<false, true>(a, center, scale, shift, residual, out, rows, c);
+    }
+  } else if (withRelu) {
+    normaliseImpl<true, false>(a, center, scale, shift, nullptr, out, rows, c);
   } else {
-    normaliseImpl<false>(a, center, scale, shift, out, rows, c);
+    normaliseImpl<false, false>(a, center, scale, shift, nullptr, out, rows, c);
   }
 }
 
@@ -181,8 +190,9 @@ void normaliseGrad(const float* dy, const float* gate, const float* x, const flo
 
 }  // namespace
 
-// batchNormForward(params [N,H,W,C], x, gamma, beta, eps, y, mean, variance, relu?)
-//   relu: y = max(0, batch norm of x), the ReLU that follows most batch norms, in the same pass
+// batchNormForward(params [N,H,W,C], x, gamma, beta, eps, y, mean, variance, relu?, residual?)
+//   residual: y = batch norm of x + residual (a residual block's last batch norm and its shortcut)
+//   relu: then y = max(0, y), the ReLU that follows most batch norms; all in the same pass
 Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
   const Shape s = shapeArg(info);
   const size_t n = size_t(s.rows * s.c);
@@ -194,6 +204,7 @@ Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
   float* mean = f32Arg(info, 6, s.c, "mean");
   float* var = f32Arg(info, 7, s.c, "variance");
   const bool withRelu = info.Length() > 8 && info[8].ToBoolean().Value();
+  const float* residual = info.Length() > 9 && info[9].IsTypedArray() ? f32Arg(info, 9, n, "residual") : nullptr;
 
   // One pass for sum(x) and sum((x - K)^2) with K the first row: var = E[(x - K)^2] - (mean - K)^2. With K a
   // sample of the channel, mean - K is a few standard deviations at most, so the subtraction keeps its
@@ -213,7 +224,7 @@ Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
     scale[k] = static_cast<float>(gamma[k] * inv);
     shift[k] = beta[k];
   }
-  normalise(x, mu.data(), scale.data(), shift.data(), y, s.rows, s.c, withRelu);
+  normalise(x, mu.data(), scale.data(), shift.data(), y, s.rows, s.c, withRelu, residual);
   return info.Env().Undefined();
 }
 

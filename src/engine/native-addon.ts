@@ -22,9 +22,9 @@ export interface NativeAddon {
   setPrecision(precision: Precision): void;
   conv(kind: number, params: Int32Array, a: Float32Array, b: Float32Array, out: Float32Array,
     bias?: Float32Array | null, activation?: number, alpha?: number): void;
-  /** With `relu`, y = max(0, batch norm of x) in the same pass. */
+  /** y = batch norm of x, plus `residual` when given, then max(0, y) with `relu`, in the same pass. */
   batchNormForward(params: Int32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,
-    y: Float32Array, mean: Float32Array, variance: Float32Array, relu?: boolean): void;
+    y: Float32Array, mean: Float32Array, variance: Float32Array, relu?: boolean, residual?: Float32Array | null): void;
   /** With `y` (the output of a batch norm with a fused ReLU), dy is the gradient of that ReLU's output. */
   batchNormBackward(params: Int32Array, x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array,
     variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, y?: Float32Array | null): void;

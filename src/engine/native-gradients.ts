@@ -82,10 +82,14 @@ export const gradients: tf.GradConfig[] = [
     outputsToSave: [true, true, true],
     gradFunc: (dys, saved, attrs) => {
       const [x, gamma, y, mean, variance] = saved;
-      const [dy, dmean, dvar] = dys as Array<tf.Tensor | null>;
-      const release = releaser([dy], saved);
+      const [dy0, dmean, dvar] = dys as Array<tf.Tensor | null>;
+      const dy = dy0 ?? tf.zerosLike(x);
+      const relu = attrs.relu === true;
+      const release = releaser([dy0], saved);
       const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD,
-        {dy: dy ?? tf.zerosLike(x), x, gamma, mean, variance, ...(attrs.relu === true ? {y} : {})}, attrs) as tf.Tensor[];
+        {dy, x, gamma, mean, variance, ...(relu ? {y} : {})}, attrs) as tf.Tensor[];
+      // A fused residual's gradient (attribute `residual`: the op had one): the output's, through the ReLU when there is one.
+      const dresidual = attrs.residual !== true ? undefined : relu ? tf.engine().runKernel(RELU_GRAD, {dy, y}) as tf.Tensor : dy.clone();
       // The statistics outputs are normally consumed only by the running averages (outside the loss);
       // when a loss does use them, their gradients flow to x as well: d mean/dx = 1/M, d var/dx = 2(x - mean)/M.
       // tfjs hands zeros (not null) for outputs outside the loss's graph; skip those cheaply (C values).
@@ -97,7 +101,7 @@ export const gradients: tf.GradConfig[] = [
         if (nonZero(dvar)) dxAll = tf.add(dxAll, tf.mul(tf.mul(dvar, 2 / m), tf.sub(x, mean)));
       }
       release();
-      return {x: () => dxAll, gamma: () => dgamma, beta: () => dbeta};
+      return {x: () => dxAll, gamma: () => dgamma, beta: () => dbeta, ...(dresidual ? {residual: () => dresidual} : {})};
     },
   },
   {

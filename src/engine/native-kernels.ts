@@ -10,7 +10,9 @@ import type {NativeAddon} from './native-addon';
 
 /**
  * Names of the kernels this module adds (tfjs has no grouped convolution nor a training batch norm). The
- * training batch norm takes an attribute `relu`: the ReLU that follows it, fused into the same pass.
+ * training batch norm takes an optional input `residual` (a residual block's shortcut, added to its output;
+ * attribute `residual` says whether it is there) and an attribute `relu` (the ReLU that follows), fused into
+ * the same pass.
  */
 export const GROUPED_CONV2D = 'GroupedConv2D';
 export const GROUPED_CONV2D_BACKPROP_INPUT = 'GroupedConv2DBackpropInput';
@@ -163,15 +165,19 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
 
   const batchNormTraining = (args: KernelArgs) => {
     const {inputs, backend, attrs = {}} = args;
-    const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
+    const {x, gamma, beta, residual} = inputs as Record<string, tf.TensorInfo | undefined>;
     const xv = f32(backend, x), gv = f32(backend, gamma), bv = f32(backend, beta);
-    if (!xv || !gv || !bv || x.shape.length !== 4) throw new Error(`${BATCH_NORM_TRAINING}: expects float32 NHWC input, got ${x.dtype} ${x.shape}`);
-    const c = x.shape[3];
+    if (!xv || !gv || !bv || x!.shape.length !== 4) throw new Error(`${BATCH_NORM_TRAINING}: expects float32 NHWC input, got ${x!.dtype} ${x!.shape}`);
+    const rv = residual ? f32(backend, residual) : null;
+    if (rv === undefined || (residual && !tf.util.arraysEqual(residual.shape, x!.shape))) {
+      throw new Error(`${BATCH_NORM_TRAINING}: the residual must be float32 of the input's shape ${x!.shape}, got ${residual!.dtype} ${residual!.shape}`);
+    }
+    const c = x!.shape[3];
     const y = pool.alloc(xv.length), mean = new Float32Array(c), variance = new Float32Array(c);
-    native.batchNormForward(Int32Array.from(x.shape), xv, gv, bv, attrs.epsilon as number, y, mean, variance, attrs.relu === true);
+    native.batchNormForward(Int32Array.from(x!.shape), xv, gv, bv, attrs.epsilon as number, y, mean, variance, attrs.relu === true, rv);
     count('native', BATCH_NORM_TRAINING);
     return [
-      backend.makeTensorInfo(x.shape.slice(), 'float32', y),
+      backend.makeTensorInfo(x!.shape.slice(), 'float32', y),
       backend.makeTensorInfo([c], 'float32', mean),
       backend.makeTensorInfo([c], 'float32', variance),
     ];

@@ -51,8 +51,16 @@ function groupedConv2dOp(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pa
   return tf.engine().runKernel(GROUPED_CONV2D, {x, filter}, {strides: stride, pad, groups}) as tf.Tensor4D;
 }
 
-function batchNormTrainOp(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean): BatchNormTrainResult {
-  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, {x, gamma, beta}, {epsilon: eps, relu}) as tf.Tensor[];
+function batchNormTrainOp(
+  x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean, residual?: tf.Tensor4D,
+): BatchNormTrainResult {
+  if (residual && (residual.dtype !== 'float32' || !tf.util.arraysEqual(residual.shape, x.shape))) {
+    // A shortcut the kernel does not take (broadcasting, another type): the sum and ReLU run on their own.
+    const r = batchNormTrainOp(x, gamma, beta, eps, false);
+    return {...r, y: relu ? addReluOp(r.y, residual) : tf.add(r.y, residual)};
+  }
+  const inputs: tf.NamedTensorMap = residual ? {x, gamma, beta, residual} : {x, gamma, beta};
+  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, inputs, {epsilon: eps, relu, residual: residual !== undefined}) as tf.Tensor[];
   return {y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
 }
 

@@ -29,7 +29,7 @@ export interface SgdStep {
 /** Implementations an engine may replace. */
 export interface OpImpls {
   conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D;
-  batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean): BatchNormTrainResult;
+  batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean, residual?: tf.Tensor4D): BatchNormTrainResult;
   addRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D;
   sgdUpdate(w: tf.Tensor, velocity: tf.Tensor, grad: tf.Tensor, step: SgdStep): {w: tf.Tensor; velocity: tf.Tensor};
 }
@@ -42,9 +42,12 @@ export function compositeConv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: num
   return tf.concat(xs.map((xi, g) => tf.conv2d(xi, fs[g], stride, pad)), 3) as tf.Tensor4D;
 }
 
-export function compositeBatchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu = false): BatchNormTrainResult {
+export function compositeBatchNormTrain(
+  x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu = false, residual?: tf.Tensor4D,
+): BatchNormTrainResult {
   const {mean, variance} = tf.moments(x, [0, 1, 2]);
-  const y = tf.batchNorm(x, mean, variance, beta, gamma, eps) as tf.Tensor4D;
+  let y = tf.batchNorm(x, mean, variance, beta, gamma, eps) as tf.Tensor4D;
+  if (residual) y = tf.add(y, residual);
   return {y: relu ? tf.relu(y) : y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
 }
 
@@ -83,11 +86,13 @@ export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad:
 
 /**
  * Batch norm in training mode: normalise with the batch statistics, which are returned for running averages.
- * With `relu`, y is max(0, batch norm of x): an engine may do both in one pass and never hold the
- * normalised tensor before the ReLU.
+ * With `residual` (a residual block's shortcut, of x's shape), y is batch norm of x + residual; with `relu`,
+ * y is then max(0, y). An engine may do it all in one pass and never hold the tensors in between.
  */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5, relu = false): BatchNormTrainResult {
-  return impls.batchNormTrain(x, gamma, beta, eps, relu);
+export function batchNormTrain(
+  x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5, relu = false, residual?: tf.Tensor4D,
+): BatchNormTrainResult {
+  return impls.batchNormTrain(x, gamma, beta, eps, relu, residual);
 }
 
 /** max(0, a + b) for tensors of one shape: a residual block's sum and the ReLU after it. */

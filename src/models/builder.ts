@@ -102,18 +102,22 @@ class ResNet implements Model {
     return c.bias ? tf.add(y, this.v(`${c.name}.bias`)) : y;
   }
 
-  /** Batch norm (when the layout has one), then a ReLU when `relu`; in training the two are one op. */
-  private bn(x: tf.Tensor4D, b: BnDef | undefined, training: boolean, relu = false): tf.Tensor4D {
-    if (!b) return relu ? tf.relu(x) : x;
+  /**
+   * Batch norm (when the layout has one), plus `residual` when given, then a ReLU when `relu`; in training
+   * the three are one op.
+   */
+  private bn(x: tf.Tensor4D, b: BnDef | undefined, training: boolean, relu = false, residual?: tf.Tensor4D): tf.Tensor4D {
+    const finish = (y: tf.Tensor4D) => {
+      if (residual) return relu ? addRelu(y, residual) : (tf.add(y, residual) as tf.Tensor4D);
+      return relu ? tf.relu(y) : y;
+    };
+    if (!b) return finish(x);
     const gamma = this.v(`${b.name}.gamma`) as tf.Tensor1D;
     const beta = this.v(`${b.name}.beta`) as tf.Tensor1D;
     const runningMean = this.v(`${b.name}.running_mean`);
     const runningVar = this.v(`${b.name}.running_var`);
-    if (!training) {
-      const y = batchNormInfer(x, gamma, beta, runningMean as tf.Tensor1D, runningVar as tf.Tensor1D, BN_EPS);
-      return relu ? tf.relu(y) : y;
-    }
-    const {y, mean, variance} = batchNormTrain(x, gamma, beta, BN_EPS, relu);
+    if (!training) return finish(batchNormInfer(x, gamma, beta, runningMean as tf.Tensor1D, runningVar as tf.Tensor1D, BN_EPS));
+    const {y, mean, variance} = batchNormTrain(x, gamma, beta, BN_EPS, relu, residual);
     // PyTorch semantics: running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
     const n = x.shape[0] * x.shape[1] * x.shape[2];
     const unbias = n > 1 ? n / (n - 1) : 1;
@@ -141,12 +145,14 @@ class ResNet implements Model {
 
   /** He et al. 2016 Fig. 5: conv-BN-ReLU ... conv-BN, plus the shortcut, then ReLU (basic and bottleneck). */
   private postActivationBlock(x: tf.Tensor4D, block: BlockDef, training: boolean): tf.Tensor4D {
+    // The shortcut joins the last batch norm, which adds it before the block's final ReLU.
+    const sc = this.shortcut(x, x, block.shortcut, training);
+    const last = block.convs.length - 1;
     let out = x;
     block.convs.forEach((c, i) => {
-      out = this.bn(this.conv(out, c), block.bns[i], training, i < block.convs.length - 1);
+      out = this.bn(this.conv(out, c), block.bns[i], training, true, i === last ? sc : undefined);
     });
-    const sc = this.shortcut(x, x, block.shortcut, training);
-    return sc ? addRelu(out, sc) : tf.relu(out);
+    return out;
   }
 
   /** Zagoruyko & Komodakis 2016 Fig. 1d: BN-ReLU-conv, dropout, BN-ReLU-conv, plus the shortcut. */
@@ -173,8 +179,12 @@ class ResNet implements Model {
       const net = this.net;
       let h = this.bn(this.conv(x, net.stem.conv), net.stem.bn, opts.training, net.stem.relu);
       if (net.stem.maxPool) h = tf.maxPool(h, 3, 2, 1);
+      // One scope per block: a block's intermediate tensors are freed when it ends, not when the whole net
+      // does (what backpropagation needs is saved by the tape). Evaluation, which saves nothing, then
+      // holds a block's tensors at a time instead of the whole network's.
       net.blocks.forEach((block, i) => {
-        h = block.kind === 'preact' ? this.preActivationBlock(h, block, i, opts) : this.postActivationBlock(h, block, opts.training);
+        const input = h;
+        h = tf.tidy(() => block.kind === 'preact' ? this.preActivationBlock(input, block, i, opts) : this.postActivationBlock(input, block, opts.training));
       });
       if (net.final) h = this.bn(h, net.final.bn, opts.training, true);
       const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;

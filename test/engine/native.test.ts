@@ -159,35 +159,44 @@ describe('native batch norm (training)', {skip}, () => {
     });
   }
 
-  test('batch norm with a fused ReLU: the composite relu(batch norm) forward and backward, and bit for bit the unfused native kernels', () => {
-    const shape = [4, 6, 6, 16];
-    const x = tf.tidy(() => tf.add(tf.mul(rand(shape, 140), 3), 1.5));
-    const gamma = tf.tidy(() => tf.add(rand([16], 141), 1));
-    // Betas around 0 put about half of the outputs below zero, so the ReLU's mask matters.
-    const beta = rand([16], 142);
-    const r = rand(shape, 143);
-    const run = (fused: boolean) => () => tf.tidy(() => {
-      const f = (a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) => {
-        const o = batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, fused);
-        return fused ? o.y : tf.relu(o.y);
-      };
-      const y = f(x, gamma, beta);
-      const gr = tf.grads((a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(a, g, bb), r)))([x, gamma, beta]);
-      return [y, ...gr].map((t) => tf.keep(t));
+  for (const withResidual of [false, true]) {
+    const what = withResidual ? 'batch norm + residual + ReLU in one kernel' : 'batch norm with a fused ReLU';
+    test(`${what}: the composite forward and backward, and bit for bit the unfused native kernels`, () => {
+      const shape = [4, 6, 6, 16];
+      const x = tf.tidy(() => tf.add(tf.mul(rand(shape, 140), 3), 1.5));
+      const gamma = tf.tidy(() => tf.add(rand([16], 141), 1));
+      // Betas around 0 put about half of the outputs below zero, so the ReLU's mask matters.
+      const beta = rand([16], 142);
+      const res = rand(shape, 144);
+      const r = rand(shape, 143);
+      const run = (fused: boolean) => () => tf.tidy(() => {
+        const f = (a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor, s: tf.Tensor) => {
+          const residual = withResidual ? (s as tf.Tensor4D) : undefined;
+          if (fused) return batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, true, residual).y;
+          const y = batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y;
+          return residual ? addRelu(y, residual) : tf.relu(y);
+        };
+        const y = f(x, gamma, beta, res);
+        const gr = tf.grads((a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor, s?: tf.Tensor) => tf.sum(tf.mul(f(a, g, bb, s ?? res), r)))(
+          withResidual ? [x, gamma, beta, res] : [x, gamma, beta]);
+        return [y, ...gr].map((t) => tf.keep(t));
+      });
+      resetNativeStats();
+      const {ref, got} = onBoth(run(true));
+      const names = ['y', 'dx', 'dgamma', 'dbeta', ...(withResidual ? ['dresidual'] : [])];
+      names.forEach((n, j) => assertClose(got[j], ref[j], n));
+      const zeros = Array.from(got[0].dataSync()).filter((v) => v === 0).length;
+      assert.ok(zeros > got[0].size / 4 && zeros < (got[0].size * 3) / 4, `${zeros} of ${got[0].size} outputs clipped`);
+      const s = nativeStats();
+      assert.equal(s.native.Relu, undefined, 'the ReLU ran inside the batch norm');
+      assert.equal(s.native.AddRelu, undefined, 'the residual sum ran inside the batch norm');
+      // Without a residual the ReLU's gradient runs inside the batch norm's; with one it is also the residual's.
+      assert.equal(s.native.ReluGradFromOutput, withResidual ? 1 : undefined);
+      const {got: unfused} = onBoth(run(false));
+      names.forEach((n, j) => assert.deepEqual(Array.from(got[j].dataSync()), Array.from(unfused[j].dataSync()), `${n}: fused and unfused differ`));
+      tf.dispose([x, gamma, beta, res, r, ...ref, ...got, ...unfused]);
     });
-    resetNativeStats();
-    const {ref, got} = onBoth(run(true));
-    const names = ['y', 'dx', 'dgamma', 'dbeta'];
-    names.forEach((n, j) => assertClose(got[j], ref[j], n));
-    const zeros = Array.from(got[0].dataSync()).filter((v) => v === 0).length;
-    assert.ok(zeros > got[0].size / 4 && zeros < (got[0].size * 3) / 4, `${zeros} of ${got[0].size} outputs clipped`);
-    const s = nativeStats();
-    assert.equal(s.native.Relu, undefined, 'the ReLU ran inside the batch norm');
-    assert.equal(s.native.ReluGradFromOutput, undefined, 'the ReLU gradient ran inside the batch norm gradient');
-    const {got: unfused} = onBoth(run(false));
-    names.forEach((n, j) => assert.deepEqual(Array.from(got[j].dataSync()), Array.from(unfused[j].dataSync()), `${n}: fused and unfused differ`));
-    tf.dispose([x, gamma, beta, r, ...ref, ...got, ...unfused]);
-  });
+  }
 
   test('channels with a large mean and a tiny spread keep their variance (no E[x^2] - E[x]^2 cancellation)', () => {
     // Means up to +-30, spread 1e-2. float32 spacing at 30 is 1.9e-6, so the data themselves carry a
