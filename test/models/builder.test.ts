@@ -287,6 +287,33 @@ describe('apply', () => {
     assert.throws(() => model.apply(x, {training: false}), /after dispose/);
   });
 
+  test('evaluation frees each block\'s tensors when the block ends, not when the network does', async () => {
+    await useCpuBackend();
+    // ResNet-20 layout: 9 blocks of about six tensors each.
+    const model = buildModel(resolveModelSpec({depth: 20, widen_factor: 0.25}), SMALL, CLASSES, {seed: 1});
+    const {x, y} = batch();
+    const base = tf.memory().numTensors;
+    let peak = 0, created = 0;
+    const engine = tf.engine();
+    const run = engine.runKernel.bind(engine);
+    engine.runKernel = ((...args: Parameters<typeof run>) => {
+      const r = run(...args);
+      created += Array.isArray(r) ? r.length : 1;
+      peak = Math.max(peak, tf.memory().numTensors - base);
+      return r;
+    }) as typeof engine.runKernel;
+    try {
+      model.apply(x, {training: false}).dispose();
+    } finally {
+      engine.runKernel = run;
+    }
+    // Held at once: the block outputs so far plus one block's intermediates, well under half of all created.
+    assert.ok(created > 50, `${created} tensors created`);
+    assert.ok(peak < created / 2, `${peak} of ${created} tensors alive at once`);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
   test('rejects input with the wrong channel count', async () => {
     await useCpuBackend();
     const model = buildModel(resolveModelSpec({depth: 8, widen_factor: 0.25}), SMALL, CLASSES, {seed: 1});
