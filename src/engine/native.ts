@@ -24,7 +24,7 @@ import {hookBackend} from './buffer-pool';
 import {loadAddon} from './native-addon';
 import {gradients} from './native-gradients';
 import {ADD_RELU, BATCH_NORM_TRAINING, GROUPED_CONV2D, makeKernels, SGD_UPDATE} from './native-kernels';
-import {type BatchNormTrainResult, compositeAddRelu, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
+import {type BatchNormTrainResult, compositeAddRelu, compositeMovingAverage, compositeSgdUpdate, setOpImpls, type SgdStep} from './ops';
 import type {Precision} from './precision';
 import {checkTfjsInternals} from './tfjs-internals';
 
@@ -62,6 +62,22 @@ function batchNormTrainOp(
   const inputs: tf.NamedTensorMap = residual ? {x, gamma, beta, residual} : {x, gamma, beta};
   const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, inputs, {epsilon: eps, relu, residual: residual !== undefined}) as tf.Tensor[];
   return {y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+}
+
+/**
+ * The running statistics are a few hundred values per batch norm, updated twice a step: computed here from
+ * the values at hand (the cpu backend holds them in memory) instead of as four kernels and two scalars,
+ * with the same float32 roundings as the composite (each product and the sum rounded to float32).
+ */
+function movingAverageOp(running: tf.Tensor1D, batch: tf.Tensor1D, momentum: number, scale: number): tf.Tensor1D {
+  if (running.dtype !== 'float32' || batch.dtype !== 'float32' || running.size !== batch.size) {
+    return compositeMovingAverage(running, batch, momentum, scale);
+  }
+  const r = running.dataSync(), s = batch.dataSync();
+  const keep = Math.fround(1 - momentum), take = Math.fround(momentum * scale);
+  const out = new Float32Array(r.length);
+  for (let i = 0; i < r.length; i++) out[i] = Math.fround(Math.fround(r[i] * keep) + Math.fround(s[i] * take));
+  return tf.tensor1d(out);
 }
 
 function addReluOp(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
@@ -131,7 +147,7 @@ export function installNativeKernels(threads: number, opts: NativeOptions = {}):
     }
     installed = {unhook: hookBackend(), originals, added, gradients: prevGradients};
   }
-  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp, addRelu: addReluOp, sgdUpdate: sgdUpdateOp});
+  setOpImpls({conv2d: groupedConv2dOp, batchNormTrain: batchNormTrainOp, addRelu: addReluOp, movingAverage: movingAverageOp, sgdUpdate: sgdUpdateOp});
   return {ok: true};
 }
 

@@ -31,6 +31,7 @@ export interface OpImpls {
   conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pad: number, groups: number): tf.Tensor4D;
   batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean, residual?: tf.Tensor4D): BatchNormTrainResult;
   addRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D;
+  movingAverage(running: tf.Tensor1D, batch: tf.Tensor1D, momentum: number, scale: number): tf.Tensor1D;
   sgdUpdate(w: tf.Tensor, velocity: tf.Tensor, grad: tf.Tensor, step: SgdStep): {w: tf.Tensor; velocity: tf.Tensor};
 }
 
@@ -49,6 +50,10 @@ export function compositeBatchNormTrain(
   let y = tf.batchNorm(x, mean, variance, beta, gamma, eps) as tf.Tensor4D;
   if (residual) y = tf.add(y, residual);
   return {y: relu ? tf.relu(y) : y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D};
+}
+
+export function compositeMovingAverage(running: tf.Tensor1D, batch: tf.Tensor1D, momentum: number, scale: number): tf.Tensor1D {
+  return tf.add(tf.mul(running, 1 - momentum), tf.mul(batch, momentum * scale));
 }
 
 export function compositeAddRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
@@ -71,7 +76,8 @@ export function compositeSgdUpdate(w: tf.Tensor, velocity: tf.Tensor, grad: tf.T
 }
 
 const composite: OpImpls = {
-  conv2d: compositeConv2d, batchNormTrain: compositeBatchNormTrain, addRelu: compositeAddRelu, sgdUpdate: compositeSgdUpdate,
+  conv2d: compositeConv2d, batchNormTrain: compositeBatchNormTrain, addRelu: compositeAddRelu, movingAverage: compositeMovingAverage,
+  sgdUpdate: compositeSgdUpdate,
 };
 let impls: OpImpls = composite;
 
@@ -93,6 +99,14 @@ export function batchNormTrain(
   x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5, relu = false, residual?: tf.Tensor4D,
 ): BatchNormTrainResult {
   return impls.batchNormTrain(x, gamma, beta, eps, relu, residual);
+}
+
+/**
+ * A batch norm's running statistic after one training step, as PyTorch keeps it:
+ * (1 - momentum) * running + momentum * scale * batch (scale: n / (n - 1) for the unbiased variance, else 1).
+ */
+export function movingAverage(running: tf.Tensor1D, batch: tf.Tensor1D, momentum: number, scale = 1): tf.Tensor1D {
+  return impls.movingAverage(running, batch, momentum, scale);
 }
 
 /** max(0, a + b) for tensors of one shape: a residual block's sum and the ReLU after it. */

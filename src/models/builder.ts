@@ -4,7 +4,7 @@
  * through `batchNormTrain` / `batchNormInfer`, so an engine's fast kernels serve all of them.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {addRelu, batchNormInfer, batchNormTrain, conv2d} from '../engine/ops';
+import {addRelu, batchNormInfer, batchNormTrain, conv2d, movingAverage} from '../engine/ops';
 import {networkLayout, type BlockDef, type BnDef, type ConvDef, type NetworkDef, type ShortcutDef} from './layout';
 import {hashSeed} from '../seed';
 import type {ModelSpec} from './spec';
@@ -121,8 +121,8 @@ class ResNet implements Model {
     // PyTorch semantics: running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
     const n = x.shape[0] * x.shape[1] * x.shape[2];
     const unbias = n > 1 ? n / (n - 1) : 1;
-    runningMean.assign(tf.add(tf.mul(runningMean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-    runningVar.assign(tf.add(tf.mul(runningVar, 1 - BN_MOMENTUM), tf.mul(variance, BN_MOMENTUM * unbias)));
+    runningMean.assign(movingAverage(runningMean as tf.Tensor1D, mean, BN_MOMENTUM));
+    runningVar.assign(movingAverage(runningVar as tf.Tensor1D, variance, BN_MOMENTUM, unbias));
     return y;
   }
 

@@ -9,7 +9,7 @@
 import {before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import {addRelu, batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, sgdUpdate} from '../../src/engine/ops';
+import {addRelu, batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, movingAverage, sgdUpdate} from '../../src/engine/ops';
 import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
 import {cpuBackend, nativeSkipReason, onBoth} from './backend';
 
@@ -197,6 +197,21 @@ describe('native batch norm (training)', {skip}, () => {
       tf.dispose([x, gamma, beta, res, r, ...ref, ...got, ...unfused]);
     });
   }
+
+  test('running statistics: the moving average equals the composite bit for bit, and runs no kernel', () => {
+    const running = rand([64], 150) as tf.Tensor1D, batch = tf.tidy(() => tf.abs(rand([64], 151))) as tf.Tensor1D;
+    const f = () => [movingAverage(running, batch, 0.1), movingAverage(running, batch, 0.1, 128 / 127), movingAverage(running, batch, 0.37, 3)];
+    const {ref} = onBoth(f);
+    assert.ok(installNativeKernels(2).ok);
+    try {
+      const before = nativeStats();
+      const got = f();
+      assert.deepEqual(nativeStats(), before);
+      got.forEach((g, j) => assert.deepEqual(Array.from(g.dataSync()), Array.from(ref[j].dataSync()), `case ${j}`));
+    } finally {
+      uninstallNativeKernels();
+    }
+  });
 
   test('channels with a large mean and a tiny spread keep their variance (no E[x^2] - E[x]^2 cancellation)', () => {
     // Means up to +-30, spread 1e-2. float32 spacing at 30 is 1.9e-6, so the data themselves carry a
