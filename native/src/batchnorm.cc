@@ -7,6 +7,7 @@
 // processes compete for the cores a descheduled thread stalls its partner for a whole time slice
 // (a 2M-element forward pass took 10-40 ms instead of 1). Reductions accumulate in double.
 #include "context.h"
+#include "relu.h"
 
 #include <algorithm>
 #include <cmath>
@@ -35,16 +36,6 @@ constexpr int64_t kParallelMin = 1 << 14;
 // number of threads that run them: the result depends on the data alone, never on the thread count or
 // on how many threads the OpenMP runtime actually grants.
 constexpr int64_t kParts = 64;
-
-// The gradient a ReLU passes back given its output y: dy where y > 0, else 0; NaN where y is NaN. Both
-// operands are read unconditionally so that the selects vectorise.
-inline float gated(float dy, float y) {
-  const float d = y > 0.f ? dy : 0.f;
-  return y != y ? y : d;
-}
-
-// ReLU as tfjs' Math.max(0, v): NaN propagates (a diverged run must show NaN), -0 becomes +0.
-inline float relu(float v) { return v > 0.f ? v : (v != v ? v : 0.f); }
 
 // Per-channel sums over all rows of a and of a * (b - center), or of (a - center)^2 when b is null.
 // Centering on the mean avoids the cancellation of E[x^2] - E[x]^2 when a channel varies little.

@@ -2,6 +2,7 @@
 // step runs over every activation: ReLU, its gradient, a residual sum with its ReLU, and the sum of
 // same-shape tensors (gradient accumulation). Memory-bound, so the win is the slot's threads and one pass.
 #include "context.h"
+#include "relu.h"
 
 namespace ablate {
 
@@ -25,11 +26,7 @@ Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info) {
   float* y = f32Arg(info, 1, n, "y");
   const long len = static_cast<long>(n);
 #pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) {
-    // As tfjs' Math.max(0, x): NaN propagates (a diverged run must show NaN), -0 becomes +0.
-    const float v = x[i];
-    y[i] = v > 0.f ? v : (v != v ? v : 0.f);
-  }
+  for (long i = 0; i < len; ++i) y[i] = relu(x[i]);
   return info.Env().Undefined();
 }
 
@@ -41,18 +38,11 @@ Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info) {
   float* dx = f32Arg(info, 2, n, "dx");
   const long len = static_cast<long>(n);
 #pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) {
-    // Both operands are loaded unconditionally so the selects vectorise (a branch on the sign of
-    // activations is mispredicted half the time).
-    const float v = y[i], g = dy[i];
-    const float d = v > 0.f ? g : 0.f;
-    dx[i] = v != v ? v : d;
-  }
+  for (long i = 0; i < len; ++i) dx[i] = gated(dy[i], y[i]);
   return info.Env().Undefined();
 }
 
-// addRelu(a, b, out, n): out = max(0, a + b), a residual block's sum and the ReLU after it in one pass
-// (NaN propagates as in relu()).
+// addRelu(a, b, out, n): out = max(0, a + b), a residual block's sum and the ReLU after it in one pass.
 Napi::Value AddRelu(Context& ctx, const Napi::CallbackInfo& info) {
   const size_t n = lengthArg(info, 3);
   const float* a = f32Arg(info, 0, n, "a");
@@ -60,10 +50,7 @@ Napi::Value AddRelu(Context& ctx, const Napi::CallbackInfo& info) {
   float* out = f32Arg(info, 2, n, "out");
   const long len = static_cast<long>(n);
 #pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) {
-    const float v = a[i] + b[i];
-    out[i] = v > 0.f ? v : (v != v ? v : 0.f);
-  }
+  for (long i = 0; i < len; ++i) out[i] = relu(a[i] + b[i]);
   return info.Env().Undefined();
 }
 
