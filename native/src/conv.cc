@@ -2,8 +2,8 @@
 //
 // Activations stay in the NHWC layout tfjs uses, so no reorder is spent on them; oneDNN's NHWC
 // ("nspc") kernels take them directly. Weights arrive as tfjs filters [kh, kw, in/groups, out] and are
-// reordered into whatever blocked layout oneDNN picks (format `any`): they are small, and the
-// blocked layout is what its fast kernels need.
+// copied into whatever blocked layout oneDNN picks (format `any`): they are small, and the blocked
+// layout is what its fast kernels need. Copies and bf16 conversions are layout.h's, not oneDNN reorders.
 //
 // In bf16 (Context::bf16, train.precision: bf16) the tensors at the JavaScript boundary stay fp32: the
 // convolution converts its inputs (activations, gradients, weights) to bf16, multiplies with the CPU's
@@ -18,6 +18,7 @@
 // at one of them stalls the other (measured on 2 loaded cores: 0.5-1.5 s instead of 2 ms per call, ten
 // times the fp32 kernel's time). Split this way, threads meet only once, at the end, and wait passively.
 #include "context.h"
+#include "layout.h"
 
 #include <cstdio>
 #include <functional>
@@ -48,86 +49,13 @@ enum Act { kLinear = 0, kRelu = 1, kRelu6 = 2, kLeakyRelu = 3, kElu = 4, kSigmoi
 struct SplitPart {
   memory::dim n0 = 0;                // first image of this part
   dnnl::primitive prim;
-  memory::desc xF, dyF, x, dy;       // this part's x and dy, fp32 (caller's) and bf16 (staged)
-  dnnl::reorder xCvt, dyCvt;
-  memory::desc dwMd, dwUserMd, scratchMd;
+  memory::desc x, dy;                // this part's x and dy in bf16 (staged)
+  memory::desc dwMd, scratchMd;
   std::unique_ptr<float[]> dwBuf;    // this part's weight gradient, in the primitive's layout
   std::unique_ptr<float[]> dwUser;   // the same in the tfjs filter layout
-  dnnl::reorder dwOut;
+  LayoutCopy dwOut;                  // dwBuf -> dwUser
   std::unique_ptr<char, AlignedFree> scratch;
   dnnl::stream strm;
-};
-
-// Copies the elements of an fp32 tensor between two layouts that oneDNN memory descriptors describe
-// (strided, with optional inner blocks such as ABcd16b16a). A weights tensor is small (at most a few
-// hundred thousand elements here), and oneDNN's reorder primitive costs about 0.1-0.2 ms per call
-// regardless of size (threads woken for a few microseconds of copying); a ResNet-56 step reorders weights
-// about 220 times. One thread walking per-dimension offset tables copies them in microseconds. Padding in
-// a blocked destination is never written: its buffer is zeroed once, when allocated.
-class LayoutCopy {
- public:
-  // Empty (`ok()` false) unless both descriptors are fp32 and blocked with the same logical dimensions.
-  LayoutCopy() = default;
-  LayoutCopy(const memory::desc& from, const memory::desc& to) {
-    const dnnl_memory_desc_t &a = from.data, &b = to.data;
-    if (a.data_type != dnnl_f32 || b.data_type != dnnl_f32 || a.format_kind != dnnl_blocked ||
-        b.format_kind != dnnl_blocked || a.ndims != b.ndims || a.ndims < 1) {
-      return;
-    }
-    for (int j = 0; j < a.ndims; ++j) {
-      if (a.dims[j] != b.dims[j]) return;
-      dims_.push_back(a.dims[j]);
-    }
-    src_ = tables(a);
-    dst_ = tables(b);
-  }
-  bool ok() const { return !dims_.empty(); }
-
-  void run(const float* from, float* to) const {
-    const int nd = static_cast<int>(dims_.size());
-    const std::vector<int64_t>& inner = src_.back();
-    const std::vector<int64_t>& innerDst = dst_.back();
-    const int64_t n = dims_.back();
-    std::vector<int64_t> idx(nd, 0);
-    // Walks every index of the leading dimensions; the last dimension is the inner loop.
-    while (true) {
-      int64_t so = 0, dO = 0;
-      for (int j = 0; j + 1 < nd; ++j) {
-        so += src_[j][idx[j]];
-        dO += dst_[j][idx[j]];
-      }
-      for (int64_t i = 0; i < n; ++i) to[dO + innerDst[i]] = from[so + inner[i]];
-      int j = nd - 2;
-      while (j >= 0 && ++idx[j] == dims_[j]) idx[j--] = 0;
-      if (j < 0) break;
-    }
-  }
-
- private:
-  // For each dimension, the offset contributed by each of its indices: the outer part times the
-  // dimension's stride, plus its digits within the inner blocks (the innermost block holds the lowest).
-  static std::vector<std::vector<int64_t>> tables(const dnnl_memory_desc_t& d) {
-    const auto& blk = d.format_desc.blocking;
-    std::vector<int64_t> innerStride(blk.inner_nblks, 1);
-    for (int k = blk.inner_nblks - 2; k >= 0; --k) innerStride[k] = innerStride[k + 1] * blk.inner_blks[k + 1];
-    std::vector<std::vector<int64_t>> out(d.ndims);
-    for (int j = 0; j < d.ndims; ++j) {
-      out[j].resize(d.dims[j]);
-      for (int64_t i = 0; i < d.dims[j]; ++i) {
-        int64_t rem = i, off = 0;
-        for (int k = blk.inner_nblks - 1; k >= 0; --k) {
-          if (blk.inner_idxs[k] != j) continue;
-          off += (rem % blk.inner_blks[k]) * innerStride[k];
-          rem /= blk.inner_blks[k];
-        }
-        out[j][i] = off + rem * blk.strides[j] + (j == 0 ? d.offset0 : 0);
-      }
-    }
-    return out;
-  }
-
-  std::vector<int64_t> dims_;
-  std::vector<std::vector<int64_t>> src_, dst_;
 };
 
 struct ConvPrim {
@@ -137,13 +65,12 @@ struct ConvPrim {
   memory::desc biasMd;
   memory::desc scratchMd;
   bool reorderW = false;
-  dnnl::reorder wReorder;            // bf16 weights: oneDNN converts them
-  LayoutCopy wCopy;                  // fp32 weights: copied between layouts (see LayoutCopy)
-  std::unique_ptr<float[]> wBuf;     // weights in the primitive's layout
+  LayoutCopy wCopy;                  // weights between the tfjs layout and the primitive's
+  std::unique_ptr<float[]> wBuf;     // weights in the primitive's layout (bf16 weights: as uint16)
+  std::unique_ptr<float[]> wTmp;     // bf16 weights: the primitive's layout in fp32, before conversion
+  size_t wElems = 0;                 // elements of the primitive's layout, padding included
   // bf16: the fp32 inputs a (and, for backward-weights, b) are converted into the context's staging buffers.
   bool bf16 = false;
-  memory::desc aUserMd, bUserMd;
-  dnnl::reorder aCvt, bCvt;
   std::vector<SplitPart> split;      // bf16 backward-weights on several threads: one part per thread
 };
 
@@ -252,12 +179,11 @@ std::vector<SplitPart> buildSplit(Context& ctx, const ConvParams& p) {
     SplitPart& part = out[t];
     part.n0 = memory::dim(p.N) * t / parts;
     const memory::dim n = memory::dim(p.N) * (t + 1) / parts - part.n0;
-    part.xF = memory::desc({n, p.C, p.H, p.W}, dt::f32, tag::nhwc);
-    part.dyF = memory::desc({n, p.OC, p.OH, p.OW}, dt::f32, tag::nhwc);
     part.x = memory::desc({n, p.C, p.H, p.W}, dt::bf16, tag::nhwc);
     part.dy = memory::desc({n, p.OC, p.OH, p.OW}, dt::bf16, tag::nhwc);
     const memory::desc anyW(weightDims(p), dt::bf16, tag::any), anyWF(weightDims(p), dt::f32, tag::any);
-    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, algo, part.x, anyW, part.dyF, strides, dil, padL, padR);
+    const memory::desc dyF({n, p.OC, p.OH, p.OW}, dt::f32, tag::nhwc);
+    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, algo, part.x, anyW, dyF, strides, dil, padL, padR);
     dnnl::convolution_forward::primitive_desc hint(fd, ctx.eng);
     dnnl::convolution_backward_weights::desc d(algo, part.x, anyWF, part.dy, strides, dil, padL, padR);
     dnnl::convolution_backward_weights::primitive_desc pd(d, attr, ctx.eng, hint);
@@ -265,12 +191,10 @@ std::vector<SplitPart> buildSplit(Context& ctx, const ConvParams& p) {
     part.prim = dnnl::convolution_backward_weights(pd);
     part.dwMd = pd.diff_weights_desc();
     part.scratchMd = pd.scratchpad_desc();
-    part.xCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, part.xF, ctx.eng, part.x));
-    part.dyCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, part.dyF, ctx.eng, part.dy));
     part.dwBuf.reset(new float[part.dwMd.get_size() / sizeof(float) + 16]);
-    part.dwUserMd = userW;
     part.dwUser.reset(new float[userW.get_size() / sizeof(float)]);
-    part.dwOut = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, part.dwMd, ctx.eng, userW));
+    part.dwOut = LayoutCopy(part.dwMd, userW);
+    if (!part.dwOut.ok()) throw dnnl::error(dnnl_unimplemented, "weight gradient layout");
     if (const size_t bytes = part.scratchMd.get_size()) {
       void* buf = std::aligned_alloc(64, (bytes + 63) & ~size_t(63));
       if (!buf) throw std::bad_alloc();
@@ -295,17 +219,17 @@ void runSplit(Context& ctx, ConvPrim& cp, const ConvParams& p, const float* x, c
     SplitPart& part = cp.split[omp_get_thread_num()];
     try {
       const dnnl::engine& eng = ctx.eng;
-      dnnl::memory xu(part.xF, eng, const_cast<float*>(x + part.n0 * xPer)), xb(part.x, eng, xs + part.n0 * xPer * 2);
-      dnnl::memory du(part.dyF, eng, const_cast<float*>(dy + part.n0 * yPer)), db(part.dy, eng, dys + part.n0 * yPer * 2);
-      dnnl::memory dwm(part.dwMd, eng, part.dwBuf.get());
-      part.xCvt.execute(part.strm, xu, xb);
-      part.dyCvt.execute(part.strm, du, db);
+      const size_t n = size_t(part.x.get_size() / 2), m = size_t(part.dy.get_size() / 2);
+      uint16_t* xb16 = reinterpret_cast<uint16_t*>(xs) + part.n0 * xPer;
+      uint16_t* dyb16 = reinterpret_cast<uint16_t*>(dys) + part.n0 * yPer;
+      toBf16(x + part.n0 * xPer, xb16, n);
+      toBf16(dy + part.n0 * yPer, dyb16, m);
+      dnnl::memory xb(part.x, eng, xb16), db(part.dy, eng, dyb16), dwm(part.dwMd, eng, part.dwBuf.get());
       std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, xb}, {DNNL_ARG_DIFF_DST, db}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
       if (part.scratch) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(part.scratchMd, eng, part.scratch.get()));
       part.prim.execute(part.strm, args);
-      dnnl::memory user(part.dwUserMd, eng, part.dwUser.get());
-      part.dwOut.execute(part.strm, dwm, user);
       part.strm.wait();
+      part.dwOut.run(part.dwBuf.get(), part.dwUser.get());
     } catch (...) {
       std::lock_guard<std::mutex> lock(failureMutex);
       if (!failure) failure = std::current_exception();
@@ -396,18 +320,11 @@ std::shared_ptr<ConvPrim> build(Context& ctx, const ConvParams& p, int kind, boo
   cp->reorderW = cp->primWMd != cp->userWMd;
   if (cp->reorderW) {
     cp->wBuf.reset(new float[cp->primWMd.get_size() / sizeof(float) + 16]());  // zeroed: blocked layouts pad
-    const memory::desc& from = kind == kBackwardWeights ? cp->primWMd : cp->userWMd;
-    const memory::desc& to = kind == kBackwardWeights ? cp->userWMd : cp->primWMd;
-    cp->wCopy = LayoutCopy(from, to);
-    if (!cp->wCopy.ok()) cp->wReorder = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, from, ctx.eng, to));
-  }
-  if (bf16) {
-    // a: x (forward, backward-weights) or dy (backward-data); b: dy (backward-weights).
-    cp->aUserMd = kind == kBackwardData ? dstF : srcF;
-    cp->aCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->aUserMd, ctx.eng, cp->inMd));
-    if (kind == kBackwardWeights) {
-      cp->bUserMd = dstF;
-      cp->bCvt = dnnl::reorder(dnnl::reorder::primitive_desc(ctx.eng, cp->bUserMd, ctx.eng, cp->outMd));
+    cp->wCopy = kind == kBackwardWeights ? LayoutCopy(cp->primWMd, cp->userWMd) : LayoutCopy(cp->userWMd, cp->primWMd);
+    if (!cp->wCopy.ok()) throw dnnl::error(dnnl_unimplemented, "weights layout");
+    if (cp->primWMd.data_type() == dt::bf16) {
+      cp->wElems = cp->primWMd.get_size() / 2;
+      cp->wTmp.reset(new float[cp->wElems]());
     }
   }
   return cp;
@@ -460,11 +377,12 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
   }
 
   dnnl::memory scratch = ctx.scratchMemory(cp->scratchMd);
-  // An input as the primitive reads it: the caller's fp32 buffer, or its bf16 copy in staging buffer `slot`.
-  auto input = [&](int slot, const memory::desc& userMd, const memory::desc& primMd, dnnl::reorder& cvt, float* data) {
+  // An input as the primitive reads it: the caller's fp32 buffer, or its bf16 copy in staging buffer `slot`
+  // (activations are NHWC on both sides, so the copy is element for element).
+  auto input = [&](int slot, const memory::desc& primMd, float* data) {
     if (!cp->bf16) return dnnl::memory(primMd, ctx.eng, data);
-    dnnl::memory user(userMd, ctx.eng, data), staged = ctx.stageMemory(slot, primMd);
-    cvt.execute(ctx.strm, user, staged);
+    dnnl::memory staged = ctx.stageMemory(slot, primMd);
+    toBf16(data, static_cast<uint16_t*>(staged.get_data_handle()), primMd.get_size() / 2, ctx.threads);
     return staged;
   };
   if (kind == kForward || kind == kBackwardData) {
@@ -472,13 +390,14 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
     dnnl::memory w = userW;
     if (cp->reorderW) {
       w = dnnl::memory(cp->primWMd, ctx.eng, cp->wBuf.get());
-      if (cp->wCopy.ok()) {
-        cp->wCopy.run(b, cp->wBuf.get());
+      if (cp->wTmp) {
+        cp->wCopy.run(b, cp->wTmp.get());
+        toBf16(cp->wTmp.get(), reinterpret_cast<uint16_t*>(cp->wBuf.get()), cp->wElems);
       } else {
-        cp->wReorder.execute(ctx.strm, userW, w);
+        cp->wCopy.run(b, cp->wBuf.get());
       }
     }
-    dnnl::memory in = input(0, cp->aUserMd, cp->inMd, cp->aCvt, a), o(cp->outMd, ctx.eng, out);
+    dnnl::memory in = input(0, cp->inMd, a), o(cp->outMd, ctx.eng, out);
     if (kind == kForward) {
       std::unordered_map<int, dnnl::memory> args{
           {DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, o}, {DNNL_ARG_SCRATCHPAD, scratch}};
@@ -493,14 +412,12 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
   } else {
     dnnl::memory userDW(cp->userWMd, ctx.eng, out);
     dnnl::memory dw = cp->reorderW ? dnnl::memory(cp->primWMd, ctx.eng, cp->wBuf.get()) : userDW;
-    dnnl::memory x = input(0, cp->aUserMd, cp->inMd, cp->aCvt, a), dy = input(1, cp->bUserMd, cp->outMd, cp->bCvt, b);
+    dnnl::memory x = input(0, cp->inMd, a), dy = input(1, cp->outMd, b);
     cp->prim.execute(ctx.strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw},
                                 {DNNL_ARG_SCRATCHPAD, scratch}});
-    if (cp->reorderW && cp->wCopy.ok()) {
+    if (cp->reorderW) {
       ctx.strm.wait();
       cp->wCopy.run(cp->wBuf.get(), out);
-    } else if (cp->reorderW) {
-      cp->wReorder.execute(ctx.strm, dw, userDW);
     }
   }
   ctx.strm.wait();
