@@ -241,9 +241,30 @@ function jsonStat(s: Summary | null): {mean: number; std: number | null; n: numb
   return s ? {mean: s.mean, std: s.n >= 2 && Number.isFinite(s.std) ? s.std : null, n: s.n} : null;
 }
 
-/** The report as one JSON document (errors in percent, times in seconds; no per-epoch curves — see `ablate show`). */
-export function reportJson(report: Report): unknown {
-  const metrics = (v: VariantResult) => Object.fromEntries(Object.entries(v.metrics).map(([k, s]) => [k, jsonStat(s)]));
+/** One variant of the JSON document: its values, statistics, baseline difference and trials. */
+function variantJson(v: VariantResult): unknown {
+  const metrics: Record<string, unknown> = {};
+  for (const k in v.metrics) metrics[k] = jsonStat(v.metrics[k as Metric]);
+  return {
+    variant: v.variant,
+    params: v.params,
+    macs: v.macs,
+    epochs: v.epochs,
+    counts: v.counts,
+    engines: v.engines,
+    metrics,
+    baseline: v.baseline
+      ? {isBaseline: v.baseline.isBaseline, found: v.baseline.baselineKey !== null, difference: diffJson(v.baseline.difference)}
+      : undefined,
+    trials: v.trials.map((t) => ({
+      id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, attempt: t.attempt, crashes: t.crashes, error: t.error,
+      engine: t.engine, engineInfo: t.engineInfo, values: t.values,
+    })),
+  };
+}
+
+/** The JSON document with `variants` given (the whole list, or a stand-in to be replaced by the text of each). */
+function documentJson(report: Report, variants: unknown[]): unknown {
   return {
     sweep: {
       id: report.sweep.id, name: report.sweep.name, status: report.sweep.status, createdAt: report.sweep.createdAt, configPath: report.sweep.configPath,
@@ -256,22 +277,7 @@ export function reportJson(report: Report): unknown {
     where: report.where,
     counts: report.counts,
     baseline: report.baseline ?? null,
-    variants: report.variants.map((v) => ({
-      variant: v.variant,
-      params: v.params,
-      macs: v.macs,
-      epochs: v.epochs,
-      counts: v.counts,
-      engines: v.engines,
-      metrics: metrics(v),
-      baseline: v.baseline
-        ? {isBaseline: v.baseline.isBaseline, found: v.baseline.baselineKey !== null, difference: diffJson(v.baseline.difference)}
-        : undefined,
-      trials: v.trials.map((t) => ({
-        id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, attempt: t.attempt, crashes: t.crashes, error: t.error,
-        engine: t.engine, engineInfo: t.engineInfo, values: t.values,
-      })),
-    })),
+    variants,
     pivot: report.pivot
       ? {
           rows: report.pivot.rowAxes,
@@ -285,6 +291,37 @@ export function reportJson(report: Report): unknown {
         }
       : undefined,
   };
+}
+
+/** The report as one JSON document (errors in percent, times in seconds; no per-epoch curves — see `ablate show`). */
+export function reportJson(report: Report): unknown {
+  return documentJson(report, report.variants.map(variantJson));
+}
+
+/**
+ * The text of `JSON.stringify(reportJson(report), null, 2)` plus a newline, in pieces of about `chunk`
+ * characters: each variant is serialised on its own, so a sweep of thousands of trials never holds the
+ * whole document, as objects or as one string.
+ */
+export function* reportJsonText(report: Report, chunk = 1 << 20): Generator<string> {
+  const outer = JSON.stringify(documentJson(report, []), null, 2) + '\n';
+  // The document's own indentation puts each variant at depth 2 (four spaces); an empty list stays "[]".
+  const slot = '\n  "variants": []';
+  const at = outer.indexOf(slot);
+  if (report.variants.length === 0 || at < 0) {
+    yield outer;
+    return;
+  }
+  let buf = outer.slice(0, at) + '\n  "variants": [\n';
+  const last = report.variants.length - 1;
+  for (let i = 0; i <= last; i++) {
+    buf += '    ' + JSON.stringify(variantJson(report.variants[i]), null, 2).replaceAll('\n', '\n    ') + (i < last ? ',\n' : '\n  ]');
+    if (buf.length >= chunk) {
+      yield buf;
+      buf = '';
+    }
+  }
+  yield buf + outer.slice(at + slot.length);
 }
 
 /** Per-trial rows (for the HTML trial table and `--format csv` of trials). */
@@ -328,7 +365,7 @@ export {FORMATS, type Format} from './metrics';
  * (JSON carries both); `curves` appends the per-variant sparklines to table and Markdown output.
  */
 export function renderReport(report: Report, format: Format, opts: {curves?: boolean; curveField?: CurveField} = {}): string {
-  if (format === 'json') return JSON.stringify(reportJson(report), null, 2) + '\n';
+  if (format === 'json') return [...reportJsonText(report)].join('');
   if (format === 'csv') return renderCsv(report.pivot ? pivotCsv(report) : variantCsv(report));
   const table = report.pivot ? pivotTable(report) : variantTable(report);
   let out = format === 'markdown' ? renderMarkdown(table) : renderTerminal(table);
