@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {openDb, type Db} from '../../src/store/db';
+import {openDb, TRIAL_STATUSES, type Db} from '../../src/store/db';
 import {UsageError} from '../../src/errors';
 import {
   canonicalJson,
+  emptyCounts,
   epochCountsByTrial,
   epochsOfSweep,
   findTrial,
@@ -128,4 +129,9 @@ test('a read-only connection reads while a writer holds the database', () => {
   } finally {
     w.close();
   }
+});
+
+test('an empty count has every trial state, in the order of TRIAL_STATUSES, at zero', () => {
+  assert.deepEqual(Object.entries(emptyCounts()), TRIAL_STATUSES.map((s) => [s, 0]));
+  assert.notEqual(emptyCounts(), emptyCounts(), 'a fresh object each time');
 });
