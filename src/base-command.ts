@@ -5,7 +5,7 @@
  */
 import {Command, Flags} from '@oclif/core';
 import {AblateError} from './errors';
-import {DEFAULT_DB} from './store/db';
+import {DEFAULT_DB} from './store/default-db';
 
 export {DEFAULT_DB};
 

@@ -11,8 +11,7 @@ import {EnvironmentError, UsageError} from '../errors';
 
 export type Db = Database.Database;
 
-/** Where the store lives unless --db says otherwise. */
-export const DEFAULT_DB = 'results/ablate.db';
+export {DEFAULT_DB} from './default-db';
 
 export const TRIAL_STATUSES = ['pending', 'running', 'done', 'failed', 'diverged'] as const;
 export type TrialStatus = (typeof TRIAL_STATUSES)[number];
