@@ -299,29 +299,27 @@ export function reportJson(report: Report): unknown {
 }
 
 /**
- * The text of `JSON.stringify(reportJson(report), null, 2)` plus a newline, in pieces of about `chunk`
- * characters: each variant is serialised on its own, so a sweep of thousands of trials never holds the
- * whole document, as objects or as one string.
+ * The text of `JSON.stringify(reportJson(report), null, 2)` plus a newline, in pieces: the document's head,
+ * then `batch` variants at a time, then its tail. A sweep of thousands of trials is never held whole, as
+ * objects or as one string.
  */
-export function* reportJsonText(report: Report, chunk = 1 << 20): Generator<string> {
+export function* reportJsonText(report: Report, batch = 256): Generator<string> {
   const outer = JSON.stringify(documentJson(report, []), null, 2) + '\n';
-  // The document's own indentation puts each variant at depth 2 (four spaces); an empty list stays "[]".
   const slot = '\n  "variants": []';
   const at = outer.indexOf(slot);
   if (report.variants.length === 0 || at < 0) {
     yield outer;
     return;
   }
-  let buf = outer.slice(0, at) + '\n  "variants": [\n';
-  const last = report.variants.length - 1;
-  for (let i = 0; i <= last; i++) {
-    buf += '    ' + JSON.stringify(variantJson(report.variants[i]), null, 2).replaceAll('\n', '\n    ') + (i < last ? ',\n' : '\n  ]');
-    if (buf.length >= chunk) {
-      yield buf;
-      buf = '';
-    }
+  yield outer.slice(0, at) + '\n  "variants": [\n';
+  // Variants inside {"v": [...]} indented by two get the indentation they have in the document (four spaces).
+  const open = '{\n  "v": [\n'.length;
+  const close = '\n  ]\n}'.length;
+  for (let i = 0; i < report.variants.length; i += batch) {
+    const text = JSON.stringify({v: report.variants.slice(i, i + batch).map(variantJson)}, null, 2);
+    yield (i > 0 ? ',\n' : '') + text.slice(open, text.length - close);
   }
-  yield buf + outer.slice(at + slot.length);
+  yield '\n  ]' + outer.slice(at + slot.length);
 }
 
 /** Per-trial rows (for the HTML trial table and `--format csv` of trials). */

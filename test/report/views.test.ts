@@ -116,10 +116,11 @@ test('the JSON document written in pieces is the indented JSON of the whole repo
     const whole = JSON.stringify(reportJson(r), null, 2) + '\n';
     assert.ok(r.variants.length > 1);
     assert.equal([...reportJsonText(r)].join(''), whole);
-    // Pieces as small as one variant each end on a variant's boundary and still join to the same text.
+    // One variant a piece (between the head and the tail) joins to the same text.
     const pieces = [...reportJsonText(r, 1)];
-    assert.equal(pieces.length, r.variants.length + 1);
+    assert.equal(pieces.length, r.variants.length + 2);
     assert.equal(pieces.join(''), whole);
+    assert.equal([...reportJsonText(r, 2)].join(''), whole);
   }
   const none = {...reports[1], variants: []};
   assert.equal([...reportJsonText(none)].join(''), JSON.stringify(reportJson(none), null, 2) + '\n');
