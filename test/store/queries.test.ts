@@ -19,7 +19,7 @@ import {
   trialSummariesOfSweep,
   trialsOfSweep,
 } from '../../src/store/queries';
-import {openFixture, closeFixture, type Fixture} from '../report/fixture';
+import {makeFixture, openFixture, closeFixture, type Fixture} from '../report/fixture';
 
 let fx: Fixture;
 let db: Db;
@@ -134,4 +134,27 @@ test('a read-only connection reads while a writer holds the database', () => {
 test('an empty count has every trial state, in the order of TRIAL_STATUSES, at zero', () => {
   assert.deepEqual(Object.entries(emptyCounts()), TRIAL_STATUSES.map((s) => [s, 0]));
   assert.notEqual(emptyCounts(), emptyCounts(), 'a fresh object each time');
+});
+
+test('trial summaries come in grid order, and a spec that is not JSON is named (the first in grid order)', () => {
+  const summaries = trialSummariesOfSweep(db, fx.depthId);
+  const order = db.prepare('SELECT id FROM trials WHERE sweep_id = ? ORDER BY idx, seed, id').all(fx.depthId) as {id: number}[];
+  assert.deepEqual(summaries.map((t) => t.id), order.map((r) => r.id));
+
+  const broken = makeFixture();
+  const w = openDb(broken.file);
+  try {
+    const ids = order.map((r) => r.id);
+    // The later trial in grid order is broken first, so that table order and grid order differ where it matters.
+    w.prepare('UPDATE trials SET spec_json = ? WHERE id = ?').run('{"train": {"epochs": 3,},}', ids[ids.length - 1]);
+    w.prepare('UPDATE trials SET spec_json = ? WHERE id = ?').run('not json', ids[2]);
+    assert.throws(() => trialSummariesOfSweep(w, fx.depthId), (e: Error) => e instanceof UsageError && e.message === `spec_json of trial ${ids[2]} is not valid JSON`);
+    w.prepare('UPDATE trials SET spec_json = ? WHERE id = ?').run('{}', ids[2]);
+    // JSON5 (a trailing comma) is not JSON either.
+    assert.throws(() => trialSummariesOfSweep(w, fx.depthId), (e: Error) => e instanceof UsageError && e.message === `spec_json of trial ${ids[ids.length - 1]} is not valid JSON`);
+    assert.equal(trialSummariesOfSweep(w, fx.smokeId).length > 0, true, 'other sweeps still read');
+  } finally {
+    w.close();
+    broken.cleanup();
+  }
 });
