@@ -15,7 +15,7 @@ import {
   type Report,
   type VariantResult,
 } from './model';
-import {renderCsv, renderMarkdown, renderTerminal, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
+import {renderCsv, renderMarkdown, terminalPieces, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
 import {renderCurves, type CurveField} from './curves';
 import type {Format} from './metrics';
 import {excludesZero, type Difference, type Summary} from './stats';
@@ -363,13 +363,24 @@ export {FORMATS, type Format} from './metrics';
  * (JSON carries both); `curves` appends the per-variant sparklines to table and Markdown output.
  */
 export function renderReport(report: Report, format: Format, opts: {curves?: boolean; curveField?: CurveField} = {}): string {
-  if (format === 'json') return [...reportJsonText(report)].join('');
-  if (format === 'csv') return renderCsv(report.pivot ? pivotCsv(report) : variantCsv(report));
+  return [...reportPieces(report, format, opts)].join('');
+}
+
+/** The text of `renderReport` in pieces, for writing a large report as it is made. */
+export function* reportPieces(report: Report, format: Format, opts: {curves?: boolean; curveField?: CurveField} = {}): Generator<string> {
+  if (format === 'json') {
+    yield* reportJsonText(report);
+    return;
+  }
+  if (format === 'csv') {
+    yield renderCsv(report.pivot ? pivotCsv(report) : variantCsv(report));
+    return;
+  }
   const table = report.pivot ? pivotTable(report) : variantTable(report);
-  let out = format === 'markdown' ? renderMarkdown(table) : renderTerminal(table);
+  if (format === 'markdown') yield renderMarkdown(table);
+  else yield* terminalPieces(table);
   if (opts.curves) {
     const curves = renderCurves(report, opts.curveField ?? 'testErr');
-    out += format === 'markdown' ? `\n\`\`\`text\n${curves}\`\`\`\n` : `\n${curves}`;
+    yield format === 'markdown' ? `\n\`\`\`text\n${curves}\`\`\`\n` : `\n${curves}`;
   }
-  return out;
 }
