@@ -89,12 +89,29 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
+    if (flatAndSorted(obj)) return JSON.stringify(obj);
     return `{${Object.keys(obj)
       .sort()
       .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
       .join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/** A plain object with its keys already in sorted order and only strings, numbers, booleans and null as values (a variant, mostly). */
+function flatAndSorted(obj: Record<string, unknown>): boolean {
+  const proto = Object.getPrototypeOf(obj);
+  if (proto !== Object.prototype && proto !== null) return false;
+  let previous: string | undefined;
+  for (const k in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, k)) return false;
+    if (previous !== undefined && !(previous < k)) return false;
+    previous = k;
+    const v = obj[k];
+    const t = typeof v;
+    if (!(v === null || t === 'string' || t === 'number' || t === 'boolean')) return false;
+  }
+  return true;
 }
 
 function parseJson(text: string, what: string): unknown {

@@ -56,6 +56,13 @@ test('trials come parsed, in grid order, with a canonical variant key', () => {
   assert.deepEqual(trials[0].variant, {'model.depth': 20, 'model.residual': false});
   assert.equal(trials[0].variantKey, '{"model.depth":20,"model.residual":false}');
   assert.equal(canonicalJson({b: 1, a: {d: [1, {z: 0, y: 1}], c: null}}), '{"a":{"c":null,"d":[1,{"y":1,"z":0}]},"b":1}');
+  // Flat objects whose keys are already sorted give the same text as the general path.
+  assert.equal(canonicalJson({'model.depth': 20, 'model.residual': true, 'x': 'A', 'y': null, 'z': 1e-5}), '{"model.depth":20,"model.residual":true,"x":"A","y":null,"z":0.00001}');
+  assert.equal(canonicalJson({'9': 1, '10': 2}), '{"10":2,"9":1}');
+  assert.equal(canonicalJson({b: 1, a: 2}), '{"a":2,"b":1}');
+  assert.equal(canonicalJson({a: NaN, b: -0}), '{"a":null,"b":0}');
+  assert.equal(canonicalJson({a: new Date(0)}), '{"a":{}}');
+  assert.equal(canonicalJson(Object.assign(Object.create(null), {a: 1, b: 'x'})), '{"a":1,"b":"x"}');
   assert.equal((trials[0].spec as {train: {epochs: number}}).train.epochs, 6);
 });
 
