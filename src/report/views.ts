@@ -122,7 +122,8 @@ export function variantTable(report: Report): TextTable {
     if (report.show.epochs) r.push(epochsCell(v)), x.push(v.epochs.max);
     // Mean only: the spread of wall time across seeds is noise from the machine, not from the model.
     r.push(duration(v.metrics.time?.mean)), x.push(v.metrics.time?.mean ?? null);
-    r.push(countsText(v.counts)), x.push(countsText(v.counts));
+    const trials = countsText(v.counts);
+    r.push(trials), x.push(trials);
     values.push(x);
     return r;
   });
