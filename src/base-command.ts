@@ -16,8 +16,19 @@ export abstract class AblateCommand extends Command {
    * at once: oclif tokenises the text to colour it, which took seconds for a report of 10,000 trials.
    */
   logJson(json: unknown): void {
-    if (this.config.theme?.json) return super.logJson(json);
-    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+    if (!this.config.theme?.json) {
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(json, null, 2);
+      } catch {
+        // A cycle (in an error's properties, say): oclif's writer names it instead of failing.
+      }
+      if (text !== undefined) {
+        process.stdout.write(text + '\n');
+        return;
+      }
+    }
+    super.logJson(json);
   }
 
   protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {

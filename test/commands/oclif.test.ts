@@ -107,3 +107,23 @@ test('oclif.manifest.json is used only while it names exactly the command files 
   fs.writeFileSync(file, '{not json');
   assert.equal(manifestIsCurrent(root), false);
 });
+
+test('--json output is indented JSON; a value with a cycle goes to oclif\'s writer, which names the cycle', async () => {
+  const config = await Config.load(ROOT);
+  const {default: Version} = await import('../../src/commands/version');
+  const cmd = new Version([], config);
+  const written: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stdout.write;
+  try {
+    const shared = {a: 1};
+    cmd.logJson({x: [shared, shared], s: 'a%%b'});
+    const cyclic: Record<string, unknown> = {x: 1};
+    cyclic.self = cyclic;
+    cmd.logJson(cyclic);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(written[0], JSON.stringify({x: [{a: 1}, {a: 1}], s: 'a%%b'}, null, 2) + '\n');
+  assert.match(written.slice(1).join(''), /"self": "\[Circular ~\]"/);
+});
