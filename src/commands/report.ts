@@ -51,7 +51,7 @@ per-trial table.`;
     const {args, flags} = await this.parse(Report);
     const {openDb} = await import('../store/db');
     const {buildReport} = await import('../report/model');
-    const {renderReport, reportJson} = await import('../report/views');
+    const {reportJson, reportPieces} = await import('../report/views');
     const {syncSlurmDb} = await import('../experiments/slurm/sync');
     const warning = await syncSlurmDb(flags.db);
     if (warning) process.stderr.write(`warning: ${warning}\n`);
@@ -75,7 +75,8 @@ per-trial table.`;
       }
       if (this.jsonEnabled()) return reportJson(report);
       const field = flags.metric === 'final_train_err' ? 'trainErr' : 'testErr';
-      process.stdout.write(renderReport(report, flags.format, {curves: flags.curves, curveField: field}));
+      // Written a piece at a time: the report of a large sweep is megabytes.
+      for (const piece of reportPieces(report, flags.format, {curves: flags.curves, curveField: field})) process.stdout.write(piece);
       return undefined;
     } finally {
       db.close();

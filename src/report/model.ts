@@ -22,7 +22,7 @@ import {
   type VariantValue,
 } from '../store/queries';
 import {closest, UsageError} from '../errors';
-import {compareSeeds, summarize, type Difference, type SeedValue, type Summary} from './stats';
+import {compareSeeds, type Difference, type SeedValue, type Summary} from './stats';
 import {METRICS, type Metric} from './metrics';
 import {percent} from './format';
 
@@ -264,6 +264,31 @@ export function trialResult(t: TrialSummary, epochs?: EpochRow[]): TrialResult {
   };
 }
 
+/**
+ * Mean, sample std and n of one metric over the `done` trials of a variant (finite values only); the same
+ * numbers as `summarize` of those values, in the same order, without building the lists.
+ */
+function summarizeDone(ts: readonly TrialResult[], m: Metric): Summary | null {
+  let n = 0;
+  let sum = 0;
+  for (const t of ts) {
+    const x = t.values[m];
+    if (t.status === 'done' && x !== null && Number.isFinite(x)) {
+      n++;
+      sum += x;
+    }
+  }
+  if (n === 0) return null;
+  const mean = sum / n;
+  if (n < 2) return {mean, std: NaN, n};
+  let ss = 0;
+  for (const t of ts) {
+    const x = t.values[m];
+    if (t.status === 'done' && x !== null && Number.isFinite(x)) ss += (x - mean) * (x - mean);
+  }
+  return {mean, std: Math.sqrt(ss / (n - 1)), n};
+}
+
 /** Fold trials with equal swept values into variants, in grid order. */
 export function foldVariants(trials: TrialResult[]): VariantResult[] {
   const groups = new Map<string, TrialResult[]>();
@@ -275,22 +300,33 @@ export function foldVariants(trials: TrialResult[]): VariantResult[] {
   const out: VariantResult[] = [];
   for (const [key, ts] of groups) {
     const counts = emptyCounts();
-    for (const t of ts) counts[t.status]++;
-    const done = ts.filter((t) => t.status === 'done');
-    const metrics = Object.fromEntries(METRICS.map((m) => [m, summarize(done.map((t) => t.values[m]))])) as Record<Metric, Summary | null>;
-    const epochCounts = (done.length > 0 ? done : ts).map((t) => t.epochs);
-    out.push({
-      key,
-      variant: ts[0].variant,
-      idx: Math.min(...ts.map((t) => t.idx)),
-      trials: ts,
-      counts,
-      params: ts.find((t) => t.params !== null)?.params ?? null,
-      macs: ts.find((t) => t.macs !== null)?.macs ?? null,
-      epochs: {min: Math.min(...epochCounts), max: Math.max(...epochCounts), planned: ts.find((t) => t.plannedEpochs !== null)?.plannedEpochs ?? null},
-      engines: [...new Set(ts.map((t) => t.engine).filter((e): e is string => e !== null))].sort(),
-      metrics,
-    });
+    let idx = Infinity;
+    let params: number | null = null;
+    let macs: number | null = null;
+    let planned: number | null = null;
+    let anyDone = false;
+    let engines: string[] = [];
+    for (const t of ts) {
+      counts[t.status]++;
+      if (t.idx < idx) idx = t.idx;
+      if (params === null) params = t.params;
+      if (macs === null) macs = t.macs;
+      if (planned === null) planned = t.plannedEpochs;
+      if (t.status === 'done') anyDone = true;
+      if (t.engine !== null && !engines.includes(t.engine)) engines.push(t.engine);
+    }
+    // Epoch counts of the finished trials (of all, when none finished).
+    let min = Infinity;
+    let max = -Infinity;
+    for (const t of ts) {
+      if (anyDone && t.status !== 'done') continue;
+      if (t.epochs < min) min = t.epochs;
+      if (t.epochs > max) max = t.epochs;
+    }
+    if (engines.length > 1) engines = engines.sort();
+    const metrics = {} as Record<Metric, Summary | null>;
+    for (const m of METRICS) metrics[m] = summarizeDone(ts, m);
+    out.push({key, variant: ts[0].variant, idx, trials: ts, counts, params, macs, epochs: {min, max, planned}, engines, metrics});
   }
   return out.sort((a, b) => a.idx - b.idx);
 }
@@ -305,10 +341,18 @@ export function engineVersions(info: Record<string, unknown> | null): Record<str
 /** Distinct (engine, versions) among trials, most used first. */
 export function engineUses(trials: readonly TrialResult[]): EngineUse[] {
   const uses = new Map<string, EngineUse>();
+  // Trials of one engine usually share one description object: look its key up once.
+  const keys = new Map<string, Map<Record<string, unknown> | null, {key: string; versions: Record<string, string>}>>();
   for (const t of trials) {
     if (t.engine === null) continue;
-    const versions = engineVersions(t.engineInfo);
-    const key = canonicalJson([t.engine, versions]);
+    let byInfo = keys.get(t.engine);
+    if (!byInfo) keys.set(t.engine, (byInfo = new Map()));
+    let k = byInfo.get(t.engineInfo);
+    if (!k) {
+      const v = engineVersions(t.engineInfo);
+      byInfo.set(t.engineInfo, (k = {key: canonicalJson([t.engine, v]), versions: v}));
+    }
+    const {key, versions} = k;
     const u = uses.get(key);
     if (u) u.trials++;
     else uses.set(key, {engine: t.engine, versions, trials: 1});
@@ -325,7 +369,13 @@ export function engineText(u: Pick<EngineUse, 'engine' | 'versions'>): string {
 /** Swept axes in the order of the grid (first appearance in variant_json). */
 export function axesOf(trials: readonly {variant: Record<string, unknown>}[]): string[] {
   const axes: string[] = [];
-  for (const t of trials) for (const k of Object.keys(t.variant)) if (!axes.includes(k)) axes.push(k);
+  let previous: Record<string, unknown> | undefined;
+  for (const t of trials) {
+    // Seeds of one variant share their variant object and follow each other.
+    if (t.variant === previous) continue;
+    previous = t.variant;
+    for (const k in t.variant) if (!axes.includes(k)) axes.push(k);
+  }
   return axes;
 }
 

@@ -15,7 +15,7 @@ import {
   type Report,
   type VariantResult,
 } from './model';
-import {renderCsv, renderMarkdown, renderTerminal, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
+import {renderCsv, renderMarkdown, terminalPieces, type CsvTable, type CsvValue, type TextTable, type Align} from './render';
 import {renderCurves, type CurveField} from './curves';
 import type {Format} from './metrics';
 import {excludesZero, type Difference, type Summary} from './stats';
@@ -122,7 +122,8 @@ export function variantTable(report: Report): TextTable {
     if (report.show.epochs) r.push(epochsCell(v)), x.push(v.epochs.max);
     // Mean only: the spread of wall time across seeds is noise from the machine, not from the model.
     r.push(duration(v.metrics.time?.mean)), x.push(v.metrics.time?.mean ?? null);
-    r.push(countsText(v.counts)), x.push(countsText(v.counts));
+    const trials = countsText(v.counts);
+    r.push(trials), x.push(trials);
     values.push(x);
     return r;
   });
@@ -241,9 +242,30 @@ function jsonStat(s: Summary | null): {mean: number; std: number | null; n: numb
   return s ? {mean: s.mean, std: s.n >= 2 && Number.isFinite(s.std) ? s.std : null, n: s.n} : null;
 }
 
-/** The report as one JSON document (errors in percent, times in seconds; no per-epoch curves — see `ablate show`). */
-export function reportJson(report: Report): unknown {
-  const metrics = (v: VariantResult) => Object.fromEntries(Object.entries(v.metrics).map(([k, s]) => [k, jsonStat(s)]));
+/** One variant of the JSON document: its values, statistics, baseline difference and trials. */
+function variantJson(v: VariantResult): unknown {
+  const metrics: Record<string, unknown> = {};
+  for (const k in v.metrics) metrics[k] = jsonStat(v.metrics[k as Metric]);
+  return {
+    variant: v.variant,
+    params: v.params,
+    macs: v.macs,
+    epochs: v.epochs,
+    counts: v.counts,
+    engines: v.engines,
+    metrics,
+    baseline: v.baseline
+      ? {isBaseline: v.baseline.isBaseline, found: v.baseline.baselineKey !== null, difference: diffJson(v.baseline.difference)}
+      : undefined,
+    trials: v.trials.map((t) => ({
+      id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, attempt: t.attempt, crashes: t.crashes, error: t.error,
+      engine: t.engine, engineInfo: t.engineInfo, values: t.values,
+    })),
+  };
+}
+
+/** The JSON document with `variants` given (the whole list, or a stand-in to be replaced by the text of each). */
+function documentJson(report: Report, variants: unknown[]): unknown {
   return {
     sweep: {
       id: report.sweep.id, name: report.sweep.name, status: report.sweep.status, createdAt: report.sweep.createdAt, configPath: report.sweep.configPath,
@@ -256,22 +278,7 @@ export function reportJson(report: Report): unknown {
     where: report.where,
     counts: report.counts,
     baseline: report.baseline ?? null,
-    variants: report.variants.map((v) => ({
-      variant: v.variant,
-      params: v.params,
-      macs: v.macs,
-      epochs: v.epochs,
-      counts: v.counts,
-      engines: v.engines,
-      metrics: metrics(v),
-      baseline: v.baseline
-        ? {isBaseline: v.baseline.isBaseline, found: v.baseline.baselineKey !== null, difference: diffJson(v.baseline.difference)}
-        : undefined,
-      trials: v.trials.map((t) => ({
-        id: t.id, key: t.key, seed: t.seed, status: t.status, epochs: t.epochs, attempt: t.attempt, crashes: t.crashes, error: t.error,
-        engine: t.engine, engineInfo: t.engineInfo, values: t.values,
-      })),
-    })),
+    variants,
     pivot: report.pivot
       ? {
           rows: report.pivot.rowAxes,
@@ -285,6 +292,35 @@ export function reportJson(report: Report): unknown {
         }
       : undefined,
   };
+}
+
+/** The report as one JSON document (errors in percent, times in seconds; no per-epoch curves — see `ablate show`). */
+export function reportJson(report: Report): unknown {
+  return documentJson(report, report.variants.map(variantJson));
+}
+
+/**
+ * The text of `JSON.stringify(reportJson(report), null, 2)` plus a newline, in pieces: the document's head,
+ * then `batch` variants at a time, then its tail. A sweep of thousands of trials is never held whole, as
+ * objects or as one string.
+ */
+export function* reportJsonText(report: Report, batch = 256): Generator<string> {
+  const outer = JSON.stringify(documentJson(report, []), null, 2) + '\n';
+  const slot = '\n  "variants": []';
+  const at = outer.indexOf(slot);
+  if (report.variants.length === 0 || at < 0) {
+    yield outer;
+    return;
+  }
+  yield outer.slice(0, at) + '\n  "variants": [\n';
+  // Variants inside {"v": [...]} indented by two get the indentation they have in the document (four spaces).
+  const open = '{\n  "v": [\n'.length;
+  const close = '\n  ]\n}'.length;
+  for (let i = 0; i < report.variants.length; i += batch) {
+    const text = JSON.stringify({v: report.variants.slice(i, i + batch).map(variantJson)}, null, 2);
+    yield (i > 0 ? ',\n' : '') + text.slice(open, text.length - close);
+  }
+  yield '\n  ]' + outer.slice(at + slot.length);
 }
 
 /** Per-trial rows (for the HTML trial table and `--format csv` of trials). */
@@ -328,13 +364,24 @@ export {FORMATS, type Format} from './metrics';
  * (JSON carries both); `curves` appends the per-variant sparklines to table and Markdown output.
  */
 export function renderReport(report: Report, format: Format, opts: {curves?: boolean; curveField?: CurveField} = {}): string {
-  if (format === 'json') return JSON.stringify(reportJson(report), null, 2) + '\n';
-  if (format === 'csv') return renderCsv(report.pivot ? pivotCsv(report) : variantCsv(report));
+  return [...reportPieces(report, format, opts)].join('');
+}
+
+/** The text of `renderReport` in pieces, for writing a large report as it is made. */
+export function* reportPieces(report: Report, format: Format, opts: {curves?: boolean; curveField?: CurveField} = {}): Generator<string> {
+  if (format === 'json') {
+    yield* reportJsonText(report);
+    return;
+  }
+  if (format === 'csv') {
+    yield renderCsv(report.pivot ? pivotCsv(report) : variantCsv(report));
+    return;
+  }
   const table = report.pivot ? pivotTable(report) : variantTable(report);
-  let out = format === 'markdown' ? renderMarkdown(table) : renderTerminal(table);
+  if (format === 'markdown') yield renderMarkdown(table);
+  else yield* terminalPieces(table);
   if (opts.curves) {
     const curves = renderCurves(report, opts.curveField ?? 'testErr');
-    out += format === 'markdown' ? `\n\`\`\`text\n${curves}\`\`\`\n` : `\n${curves}`;
+    yield format === 'markdown' ? `\n\`\`\`text\n${curves}\`\`\`\n` : `\n${curves}`;
   }
-  return out;
 }

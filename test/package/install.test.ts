@@ -61,7 +61,7 @@ describe('the packed package', {skip: SLOW}, () => {
 
   test('holds what ablate needs at run time and nothing else', () => {
     const files = tarList(tarball);
-    for (const f of ['package.json', 'README.md', 'bin/run.js', 'dist/src/commands/run.js', 'dist/src/experiments/worker.js', 'scripts/build-native.js',
+    for (const f of ['package.json', 'README.md', 'bin/run.js', 'bin/manifest.js', 'oclif.manifest.json', 'dist/src/commands/run.js', 'dist/src/experiments/worker.js', 'scripts/build-native.js',
       'native/binding.gyp', 'native/src/conv.cc', 'configs/smoke.yaml', 'configs/depth-sweep.yaml', 'templates/study.yaml']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
@@ -79,6 +79,10 @@ describe('the packed package', {skip: SLOW}, () => {
     const native = nativeSkipReason() === false;
     if (native) assert.match(said, /^ablate: native CPU kernels built \(oneDNN /);
 
+    // The packed manifest describes the packed commands, so the installed ablate loads only the command it runs.
+    const installed = path.join(prefix, 'lib', 'node_modules', 'ablate');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    assert.ok((require(path.join(installed, 'bin', 'manifest.js')) as {manifestIsCurrent: (root: string) => boolean}).manifestIsCurrent(installed));
     const env = {PATH: `${path.join(prefix, 'bin')}${path.delimiter}${process.env.PATH}`};
     const empty = tmpDir('ablate-user-');
     const version = ok(sh('ablate', ['version', '--json'], {cwd: empty, env}), 'ablate version');

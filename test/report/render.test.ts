@@ -1,6 +1,6 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {displayWidth, renderTerminal} from '../../src/report/render';
+import {displayWidth, renderTerminal, terminalPieces} from '../../src/report/render';
 
 test('terminal table: borders, a rule between rows, alignment per column, multi-line and wide cells', () => {
   const out = renderTerminal({
@@ -57,4 +57,20 @@ test('a 5,000-row table draws in well under a second of CPU (cli-table3 took abo
   const ms = (c.user + c.system) / 1000;
   assert.equal(out.split('\n').length, 2 + 1 + 2 * 5000 + 1);
   assert.ok(ms < 1500, `took ${ms.toFixed(0)} ms of CPU`);
+});
+
+test('a terminal table in pieces of a few lines joins to the same text, each piece whole lines', () => {
+  const table = {
+    title: 'T',
+    head: ['a', 'b'],
+    rows: Array.from({length: 7}, (_, i) => [String(i), i === 3 ? 'two\nlines' : 'x'.repeat(i)]),
+    notes: ['n1', 'n2'],
+  };
+  const whole = renderTerminal(table);
+  for (const n of [1, 3, 1000]) {
+    const pieces = [...terminalPieces(table, n)];
+    assert.equal(pieces.join(''), whole);
+    for (const p of pieces) assert.ok(p.endsWith('\n'), JSON.stringify(p));
+    if (n === 1) assert.ok(pieces.length > 7);
+  }
 });

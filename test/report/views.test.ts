@@ -2,7 +2,7 @@ import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {openDb, type Db} from '../../src/store/db';
 import {buildReport} from '../../src/report/model';
-import {engineNotes, pivotTable, renderReport, variantCsv, variantTable} from '../../src/report/views';
+import {engineNotes, pivotTable, renderReport, reportJson, reportJsonText, variantCsv, variantTable} from '../../src/report/views';
 import {parseCsv, parseMarkdownTable, renderCsv, renderMarkdown} from '../../src/report/render';
 import {duration, humanCount, summaryCell} from '../../src/report/format';
 import {makeFixture, openFixture, closeFixture, ENGINE, type Fixture} from './fixture';
@@ -105,6 +105,26 @@ test('JSON parses back with statistics per variant and per-trial states', () => 
   assert.equal(one.metrics.final_test_err.std, null, 'n = 1 has no std');
   assert.deepEqual(doc.pivot.rows, ['model.depth']);
   assert.equal(doc.pivot.cells.length, 3);
+});
+
+test('the JSON document written in pieces is the indented JSON of the whole report, byte for byte', () => {
+  const reports = [
+    buildReport(db, {sweep: 'depth-sweep', pivot: 'model.depth,model.residual', baseline: ['model.residual=false']}),
+    buildReport(db, {sweep: 'depth-sweep', where: ['model.depth=56']}),
+  ];
+  for (const r of reports) {
+    const whole = JSON.stringify(reportJson(r), null, 2) + '\n';
+    assert.ok(r.variants.length > 1);
+    assert.equal([...reportJsonText(r)].join(''), whole);
+    // One variant a piece (between the head and the tail) joins to the same text.
+    const pieces = [...reportJsonText(r, 1)];
+    assert.equal(pieces.length, r.variants.length + 2);
+    assert.equal(pieces.join(''), whole);
+    assert.equal([...reportJsonText(r, 2)].join(''), whole);
+  }
+  const none = {...reports[1], variants: []};
+  assert.equal([...reportJsonText(none)].join(''), JSON.stringify(reportJson(none), null, 2) + '\n');
+  assert.match(JSON.stringify(reportJson(none), null, 2), /"variants": \[\]/);
 });
 
 test('Markdown parses back as a GitHub table with the same cells as the terminal table', () => {

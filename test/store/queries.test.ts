@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {openDb, type Db} from '../../src/store/db';
+import {openDb, TRIAL_STATUSES, type Db} from '../../src/store/db';
 import {UsageError} from '../../src/errors';
 import {
   canonicalJson,
+  emptyCounts,
   epochCountsByTrial,
   epochsOfSweep,
   findTrial,
@@ -18,7 +19,7 @@ import {
   trialSummariesOfSweep,
   trialsOfSweep,
 } from '../../src/store/queries';
-import {openFixture, closeFixture, type Fixture} from '../report/fixture';
+import {makeFixture, openFixture, closeFixture, type Fixture} from '../report/fixture';
 
 let fx: Fixture;
 let db: Db;
@@ -55,6 +56,13 @@ test('trials come parsed, in grid order, with a canonical variant key', () => {
   assert.deepEqual(trials[0].variant, {'model.depth': 20, 'model.residual': false});
   assert.equal(trials[0].variantKey, '{"model.depth":20,"model.residual":false}');
   assert.equal(canonicalJson({b: 1, a: {d: [1, {z: 0, y: 1}], c: null}}), '{"a":{"c":null,"d":[1,{"y":1,"z":0}]},"b":1}');
+  // Flat objects whose keys are already sorted give the same text as the general path.
+  assert.equal(canonicalJson({'model.depth': 20, 'model.residual': true, 'x': 'A', 'y': null, 'z': 1e-5}), '{"model.depth":20,"model.residual":true,"x":"A","y":null,"z":0.00001}');
+  assert.equal(canonicalJson({'9': 1, '10': 2}), '{"10":2,"9":1}');
+  assert.equal(canonicalJson({b: 1, a: 2}), '{"a":2,"b":1}');
+  assert.equal(canonicalJson({a: NaN, b: -0}), '{"a":null,"b":0}');
+  assert.equal(canonicalJson({a: new Date(0)}), '{"a":{}}');
+  assert.equal(canonicalJson(Object.assign(Object.create(null), {a: 1, b: 'x'})), '{"a":1,"b":"x"}');
   assert.equal((trials[0].spec as {train: {epochs: number}}).train.epochs, 6);
 });
 
@@ -127,5 +135,33 @@ test('a read-only connection reads while a writer holds the database', () => {
     w.prepare("UPDATE trials SET status = 'running' WHERE id = (SELECT id FROM trials WHERE sweep_id = ? AND seed = 3 AND idx = 17)").run(fx.depthId);
   } finally {
     w.close();
+  }
+});
+
+test('an empty count has every trial state, in the order of TRIAL_STATUSES, at zero', () => {
+  assert.deepEqual(Object.entries(emptyCounts()), TRIAL_STATUSES.map((s) => [s, 0]));
+  assert.notEqual(emptyCounts(), emptyCounts(), 'a fresh object each time');
+});
+
+test('trial summaries come in grid order, and a spec that is not JSON is named (the first in grid order)', () => {
+  const summaries = trialSummariesOfSweep(db, fx.depthId);
+  const order = db.prepare('SELECT id FROM trials WHERE sweep_id = ? ORDER BY idx, seed, id').all(fx.depthId) as {id: number}[];
+  assert.deepEqual(summaries.map((t) => t.id), order.map((r) => r.id));
+
+  const broken = makeFixture();
+  const w = openDb(broken.file);
+  try {
+    const ids = order.map((r) => r.id);
+    // The later trial in grid order is broken first, so that table order and grid order differ where it matters.
+    w.prepare('UPDATE trials SET spec_json = ? WHERE id = ?').run('{"train": {"epochs": 3,},}', ids[ids.length - 1]);
+    w.prepare('UPDATE trials SET spec_json = ? WHERE id = ?').run('not json', ids[2]);
+    assert.throws(() => trialSummariesOfSweep(w, fx.depthId), (e: Error) => e instanceof UsageError && e.message === `spec_json of trial ${ids[2]} is not valid JSON`);
+    w.prepare('UPDATE trials SET spec_json = ? WHERE id = ?').run('{}', ids[2]);
+    // JSON5 (a trailing comma) is not JSON either.
+    assert.throws(() => trialSummariesOfSweep(w, fx.depthId), (e: Error) => e instanceof UsageError && e.message === `spec_json of trial ${ids[ids.length - 1]} is not valid JSON`);
+    assert.equal(trialSummariesOfSweep(w, fx.smokeId).length > 0, true, 'other sweeps still read');
+  } finally {
+    w.close();
+    broken.cleanup();
   }
 });

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import {openDb} from '../../store/db';
 import {AblateError} from '../../errors';
-import {SLURM_OWNER, Store} from '../../store/store';
+import type {Store} from '../../store/store';
 
 function hasActiveSlurmTasks(file: string): boolean {
   const db = openDb(file, {readonly: true});
@@ -19,6 +19,8 @@ function hasActiveSlurmTasks(file: string): boolean {
 /** Returns a warning when the sync could not be done (the caller still shows what the store holds). */
 export async function syncSlurmDb(file: string): Promise<string | undefined> {
   if (!fs.existsSync(file) || !hasActiveSlurmTasks(file)) return undefined;
+  // The writer's side of the store is loaded only when there is something to ingest.
+  const {SLURM_OWNER, Store} = await import('../../store/store');
   let store: Store;
   try {
     store = new Store(file, SLURM_OWNER);
