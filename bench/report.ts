@@ -43,7 +43,8 @@ interface Ctx {
 }
 
 const CASES: Case[] = [
-  {name: 'startup', args: () => ['--version']},
+  // Start-up alone: `--help` loads oclif and the command list (`--version` also probes every engine, PyTorch included).
+  {name: 'startup', args: () => ['--help']},
   {name: 'report', args: (c) => ['report', c.sweep, '--db', c.db]},
   {name: 'report-json', args: (c) => ['report', c.sweep, '--db', c.db, '--format', 'json']},
   {name: 'report-pivot', args: (c) => ['report', c.sweep, '--db', c.db, '--pivot', 'model.depth,model.residual']},
