@@ -154,7 +154,9 @@ test('SIGKILL of ablate run in the middle of the smoke study, then run again: ev
 test('kill -9 of the coordinator at 20 random moments of a 12-trial sweep loses and repeats nothing', {skip: SLOW}, async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'ablate.db');
-  const file = study(dir, {depths: [8, 14, 20]});
+  // 32-step epochs: long enough that the 12 trials outlast the kills on a fast idle machine (with 4-step
+  // epochs the sweep could finish after two or three kills).
+  const file = study(dir, {depths: [8, 14, 20], trainSize: 512});
   let rng = 12345;
   const random = () => ((rng = (rng * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   let running = 0;
