@@ -51,10 +51,15 @@ function groupedConv2dOp(x: tf.Tensor4D, filter: tf.Tensor4D, stride: number, pa
   return tf.engine().runKernel(GROUPED_CONV2D, {x, filter}, {strides: stride, pad, groups}) as tf.Tensor4D;
 }
 
+/** Whether the fused kernels take a and b together: float32 tensors of one shape (no broadcasting). */
+function sameFloat32(a: tf.Tensor, b: tf.Tensor): boolean {
+  return a.dtype === 'float32' && b.dtype === 'float32' && tf.util.arraysEqual(a.shape, b.shape);
+}
+
 function batchNormTrainOp(
   x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, relu: boolean, residual?: tf.Tensor4D,
 ): BatchNormTrainResult {
-  if (residual && (residual.dtype !== 'float32' || !tf.util.arraysEqual(residual.shape, x.shape))) {
+  if (residual && !sameFloat32(residual, x)) {
     // A shortcut the kernel does not take (broadcasting, another type): the sum and ReLU run on their own.
     const r = batchNormTrainOp(x, gamma, beta, eps, false);
     return {...r, y: relu ? addReluOp(r.y, residual) : tf.add(r.y, residual)};
@@ -81,7 +86,7 @@ function movingAverageOp(running: tf.Tensor1D, batch: tf.Tensor1D, momentum: num
 }
 
 function addReluOp(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !tf.util.arraysEqual(a.shape, b.shape)) return compositeAddRelu(a, b);
+  if (!sameFloat32(a, b)) return compositeAddRelu(a, b);
   return tf.engine().runKernel(ADD_RELU, {a, b}) as tf.Tensor4D;
 }
 
