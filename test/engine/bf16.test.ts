@@ -18,7 +18,7 @@ import {parseStudy} from '../../src/experiments/config';
 import {expandStudy} from '../../src/experiments/sweep';
 import {runTrial, type TrialEvent} from '../../src/experiments/trial';
 import {cli, tmpDir, writeFile} from '../helpers';
-import {cpuBackend, nativeSkipReason} from './backend';
+import {convWithGrads, cpuBackend, nativeSkipReason} from './backend';
 
 const RTOL = 2e-2;
 const skip = nativeSkipReason();
@@ -94,12 +94,7 @@ describe('bf16 convolutions', {skip}, () => {
       const f = tf.randomNormal([c.k, c.k, c.c / c.groups, c.oc], 0, 1, 'float32', 100 + i);
       const oh = Math.floor((c.h + 2 * c.pad - c.k) / c.stride) + 1;
       const r = tf.randomNormal([c.n, oh, oh, c.oc], 0, 1, 'float32', 1000 + i);
-      const run = (impl: typeof compositeConv2d) => tf.tidy(() => {
-        const y = impl(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad, c.groups);
-        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad, c.groups), r)))([x, f]);
-        return [y, dx, df].map((t) => tf.keep(t));
-      });
+      const run = (impl: typeof compositeConv2d) => convWithGrads(impl, x, f, r, c.stride, c.pad, c.groups);
       uninstallNativeKernels();
       const ref = run(compositeConv2d);
       assert.ok(installNativeKernels(2, {precision: 'bf16'}).ok);

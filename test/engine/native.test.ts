@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import {addRelu, batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, movingAverage, sgdUpdate} from '../../src/engine/ops';
 import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
-import {cpuBackend, nativeSkipReason, onBoth} from './backend';
+import {convWithGrads, cpuBackend, nativeSkipReason, onBoth} from './backend';
 
 const ATOL = 1e-4;
 const RTOL = 1e-4;
@@ -75,12 +75,7 @@ describe('native convolution', {skip}, () => {
       const oh = Math.floor((c.h + 2 * c.pad - c.k) / c.stride) + 1, ow = Math.floor((c.w + 2 * c.pad - c.k) / c.stride) + 1;
       // A random weighting of the output makes every output element's gradient distinct.
       const r = rand([c.n, oh, ow, c.oc], 1000 + i);
-      const run = (impl: typeof compositeConv2d) => tf.tidy(() => {
-        const y = impl(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad, c.groups);
-        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad, c.groups), r)))([x, f]);
-        return [y, dx, df].map((t) => tf.keep(t));
-      });
+      const run = (impl: typeof compositeConv2d) => convWithGrads(impl, x, f, r, c.stride, c.pad, c.groups);
       resetNativeStats();
       const {ref, got} = onBoth(() => ({composite: run(compositeConv2d), op: run(conv2d)}));
       // The reference is the split -> convolve -> concatenate composite on the JavaScript kernels.
