@@ -9,6 +9,8 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <utility>
 #include <vector>
 
 namespace ablate {
@@ -32,6 +34,19 @@ class LayoutCopy {
     }
     src_ = tables(a);
     dst_ = tables(b);
+    // The innermost loop runs over the dimension whose steps are shortest in both layouts (the output
+    // channels of a weights tensor: contiguous in the tfjs filter and in oneDNN's 16-wide blocks), so that
+    // loads and stores are sequential; any order copies the same elements.
+    int inner = 0;
+    int64_t best = INT64_MAX;
+    for (int j = 0; j < a.ndims; ++j) {
+      if (dims_[j] < 2) continue;
+      const int64_t step = std::abs(src_[j][1] - src_[j][0]) + std::abs(dst_[j][1] - dst_[j][0]);
+      if (step < best) best = step, inner = j;
+    }
+    std::swap(dims_[inner], dims_.back());
+    std::swap(src_[inner], src_.back());
+    std::swap(dst_[inner], dst_.back());
   }
   bool ok() const { return !dims_.empty(); }
 
