@@ -1,6 +1,6 @@
 /**
- * Training throughput benchmark: ResNet-20 and ResNet-56 (He et al. 2016, section 4.2) on synthetic
- * 32x32x3 images, batch 128, 2 threads, through the trial runner `ablate run` uses (data pipeline, the
+ * Training throughput benchmark: ResNet-20 and ResNet-56 (He et al. 2016, section 4.2; also resnet110, and
+ * wrn-16-8, a Wide ResNet of 128-512 channels) on synthetic 32x32x3 images, batch 128, 2 threads, through the trial runner `ablate run` uses (data pipeline, the
  * network built from ablate's layout, engine, explicit SGD loop). Each measurement runs in a fresh process,
  * so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
  * torch) is timed with the same network and settings right after, alternating, and the ratio is printed.
@@ -44,7 +44,14 @@ import {expandStudy, type TrialSpec} from '../src/experiments/sweep';
 import type {TrialEvent} from '../src/experiments/trial';
 import type {KernelTimer} from './kernel-timer';
 
-const MODELS: Record<string, {depth: number}> = {resnet20: {depth: 20}, resnet56: {depth: 56}, resnet110: {depth: 110}};
+/** The networks the benchmark trains, as the study's `model` section. */
+const MODELS: Record<string, string> = {
+  resnet20: '{family: cifar, depth: 20, shortcut: A}',
+  resnet56: '{family: cifar, depth: 56, shortcut: A}',
+  resnet110: '{family: cifar, depth: 110, shortcut: A}',
+  // A Wide ResNet of the wrn-sweep study (widths 128/256/512): few, wide layers.
+  'wrn-16-8': '{family: cifar, block: preact, depth: 16, widen_factor: 8, dropout: 0}',
+};
 
 interface Options {
   models: string[];
@@ -138,12 +145,11 @@ function badPrecision(v: string | undefined): never {
 
 /** One measurement in this process (the --child mode). */
 async function measure(model: string, opts: Options): Promise<Measurement> {
-  const {depth} = MODELS[model];
   // The same study format `ablate run` reads; a synthetic split of `steps` batches per epoch.
   const study = parseStudy([
     `name: bench-${model}`,
     `dataset: {name: synthetic, image: [32, 32, 3], classes: 10, train_size: ${opts.batch * opts.steps}, test_size: ${opts.batch}}`,
-    `model: {family: cifar, depth: ${depth}, shortcut: A}`,
+    `model: ${MODELS[model]}`,
     `train: {epochs: ${opts.epochs}, batch_size: ${opts.batch}, checkpoint_every: 0, optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4}` +
       `${opts.precision === 'bf16' ? ', precision: bf16' : ''}}`,
     'seeds: [0]',
