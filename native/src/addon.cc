@@ -83,6 +83,9 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("precision", ctx_.bf16 ? "bf16" : "fp32");
     o.Set("ompMaxThreads", omp_get_max_threads());
     o.Set("convPrimitives", static_cast<double>(ctx_.convCache.size()));
+    o.Set("winogradPrimitives", static_cast<double>(winogradPrimitives(ctx_)));
+    // The convolution algorithms (results depend on them): direct kernels, and Winograd where it fits (conv.cc).
+    o.Set("convolutions", "direct+winograd");
     o.Set("scratchpadBytes", static_cast<double>(ctx_.scratchBytes));
     return o;
   }

@@ -49,9 +49,10 @@ struct Context {
   std::unique_ptr<char, AlignedFree> scratch;
   size_t scratchBytes = 0;
 
-  // Staging buffers for a convolution's inputs converted to bf16 (two: backward-weights converts both).
-  std::unique_ptr<char, AlignedFree> stage[2];
-  size_t stageBytes[2] = {0, 0};
+  // Staging buffers of a convolution: its inputs converted to bf16 (slots 0 and 1: backward-weights converts
+  // both), or its activations in the blocked layout of a Winograd convolution (inputs 0 and 1, output 2).
+  std::unique_ptr<char, AlignedFree> stage[3];
+  size_t stageBytes[3] = {0, 0, 0};
 
   std::unordered_map<std::string, std::shared_ptr<ConvPrim>> convCache;
   std::unordered_map<std::string, std::shared_ptr<PoolPrim>> poolCache;
@@ -118,6 +119,8 @@ inline std::string keyOf(const int32_t* p, size_t n, int extra) {
 }
 
 Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info);
+// How many of the context's convolution primitives run the Winograd algorithm (conv.cc).
+size_t winogradPrimitives(const Context& ctx);
 Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ChannelNormalise(Context& ctx, const Napi::CallbackInfo& info);

@@ -14,6 +14,10 @@ export interface NativeAddon {
     /** Whether oneDNN's ISA has bf16 instructions; the precision convolutions compute in. */
     bf16: boolean; precision: Precision;
     ompMaxThreads: number; convPrimitives: number; scratchpadBytes: number;
+    /** Convolution primitives that run oneDNN's Winograd algorithm (fp32 3x3 stride-1 with >= 64 channels, >= 8x8 outputs). */
+    winogradPrimitives: number;
+    /** The convolution algorithms the kernels use, recorded with each trial (results depend on them). */
+    convolutions: string;
   };
   setThreads(n: number): void;
   /** Time the candidate implementations of each new convolution and keep the fastest (off: oneDNN's first choice). */

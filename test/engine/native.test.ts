@@ -10,7 +10,7 @@ import {before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import {addRelu, batchNormInfer, batchNormTrain, compositeBatchNormTrain, compositeConv2d, conv2d, movingAverage, sgdUpdate} from '../../src/engine/ops';
-import {installNativeKernels, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
+import {installNativeKernels, loadAddon, nativeStats, resetNativeStats, uninstallNativeKernels} from '../../src/engine/native';
 import {convWithGrads, cpuBackend, nativeSkipReason, onBoth} from './backend';
 
 const ATOL = 1e-4;
@@ -57,6 +57,9 @@ const CONV_CASES: ConvCase[] = [
   {n: 2, h: 6, w: 7, c: 32, oc: 64, k: 3, stride: 1, pad: 1, groups: 8},
   {n: 2, h: 8, w: 8, c: 16, oc: 8, k: 1, stride: 1, pad: 0, groups: 4},
   {n: 1, h: 11, w: 11, c: 8, oc: 16, k: 3, stride: 2, pad: 0, groups: 8},
+  // Wide 3x3 stride-1 convolutions: oneDNN's Winograd algorithm (its own test below).
+  {n: 2, h: 8, w: 8, c: 64, oc: 64, k: 3, stride: 1, pad: 1, groups: 1},
+  {n: 1, h: 12, w: 9, c: 128, oc: 80, k: 3, stride: 1, pad: 1, groups: 1},
 ];
 
 function label(c: ConvCase): string {
@@ -112,6 +115,31 @@ describe('native convolution', {skip}, () => {
         assertClose(grads.got[0], grads.ref[0], `${what}: dx`);
         assertClose(grads.got[1], grads.ref[1], `${what}: dfilter`);
       }
+    }
+  });
+
+  test('wide 3x3 stride-1 convolutions take the Winograd algorithm; narrow, strided and small ones stay direct', () => {
+    const addon = loadAddon();
+    assert.ok(addon.ok);
+    const r = installNativeKernels(2);
+    assert.ok(r.ok);
+    try {
+      const winograd = () => addon.addon.info().winogradPrimitives;
+      const convolve = (n: number, h: number, c: number, oc: number, stride: number) => tf.tidy(() => {
+        const x = rand([n, h, h, c], 31), f = rand([3, 3, c, oc], 32);
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same'))))([x, f]);
+        dx.dataSync();
+        df.dataSync();
+      });
+      const before = winograd();
+      convolve(2, 10, 64, 96, 1);
+      assert.equal(winograd() - before, 3, 'forward, backward-data and backward-weights of a 64 -> 96 channel 3x3/1 convolution');
+      convolve(2, 10, 32, 32, 1); // 32 channels
+      convolve(2, 10, 64, 64, 2); // stride 2
+      convolve(2, 4, 64, 64, 1); // 4x4 outputs
+      assert.equal(winograd() - before, 3, 'no other convolution took Winograd');
+    } finally {
+      uninstallNativeKernels();
     }
   });
 
