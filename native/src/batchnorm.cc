@@ -153,29 +153,34 @@ void normalise(const float* a, const float* center, const float* scale, const fl
 // The differences come before the scaling by gamma / sigma, which is large for a channel of (nearly)
 // constant values (1 / sqrt(eps) when the variance is 0): scaling first would leave a difference of two
 // large rounded products.
-// With `gate`, dy is first passed through the gradient of the fused ReLU (see gated()).
-template <bool Gate>
+// With `gate`, dy is first passed through the gradient of the fused ReLU (see gated()); with `dz` too, that
+// gated gradient is also written out (a fused residual's gradient), in the same pass.
+template <bool Gate, bool WriteGated>
 void normaliseGradImpl(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
-                       const float* proj, const float* scale, float* dx, int64_t rows, int64_t c) {
+                       const float* proj, const float* scale, float* dx, float* dz, int64_t rows, int64_t c) {
 #pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* pdy = dy + r * c;
     const float* pg = Gate ? gate + r * c : nullptr;
     const float* px = x + r * c;
     float* po = dx + r * c;
+    float* pz = WriteGated ? dz + r * c : nullptr;
     for (int64_t k = 0; k < c; ++k) {
       const float g = Gate ? gated(pdy[k], pg[k]) : pdy[k];
+      if (WriteGated) pz[k] = g;
       po[k] = scale[k] * ((g - dyMean[k]) - (px[k] - mean[k]) * proj[k]);
     }
   }
 }
 
 void normaliseGrad(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
-                   const float* proj, const float* scale, float* dx, int64_t rows, int64_t c) {
-  if (gate) {
-    normaliseGradImpl<true>(dy, gate, x, dyMean, mean, proj, scale, dx, rows, c);
+                   const float* proj, const float* scale, float* dx, float* dz, int64_t rows, int64_t c) {
+  if (gate && dz) {
+    normaliseGradImpl<true, true>(dy, gate, x, dyMean, mean, proj, scale, dx, dz, rows, c);
+  } else if (gate) {
+    normaliseGradImpl<true, false>(dy, gate, x, dyMean, mean, proj, scale, dx, nullptr, rows, c);
   } else {
-    normaliseGradImpl<false>(dy, nullptr, x, dyMean, mean, proj, scale, dx, rows, c);
+    normaliseGradImpl<false, false>(dy, nullptr, x, dyMean, mean, proj, scale, dx, nullptr, rows, c);
   }
 }
 
@@ -219,8 +224,9 @@ Napi::Value BatchNormForward(Context& ctx, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// batchNormBackward(params [N,H,W,C], x, dy, gamma, mean, variance, eps, dx, dgamma, dbeta, y?)
+// batchNormBackward(params [N,H,W,C], x, dy, gamma, mean, variance, eps, dx, dgamma, dbeta, y?, dz?)
 //   y: the output of a batch norm with a fused ReLU; dy is then the gradient of the ReLU's output
+//   dz (with y): receives the ReLU's input gradient, dy where y > 0: the gradient of a fused residual
 //   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma / sigma * (dy - dbeta / M - xhat * dgamma / M)
 //   with xhat = (x - mean) / sigma
 Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
@@ -236,6 +242,7 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
   float* dgamma = f32Arg(info, 8, s.c, "dgamma");
   float* dbeta = f32Arg(info, 9, s.c, "dbeta");
   const float* gate = info.Length() > 10 && info[10].IsTypedArray() ? f32Arg(info, 10, n, "y") : nullptr;
+  float* dz = gate && info.Length() > 11 && info[11].IsTypedArray() ? f32Arg(info, 11, n, "dz") : nullptr;
 
   std::vector<double> sumDy, sumDyXc;
   channelSums(dy, x, mean, gate, s.rows, s.c, ctx.threads, sumDy, sumDyXc);
@@ -251,7 +258,7 @@ Napi::Value BatchNormBackward(Context& ctx, const Napi::CallbackInfo& info) {
     dyMean[k] = static_cast<float>(db / m);
     proj[k] = static_cast<float>(inv * dg / m);
   }
-  normaliseGrad(dy, gate, x, dyMean.data(), mean, proj.data(), scale.data(), dx, s.rows, s.c);
+  normaliseGrad(dy, gate, x, dyMean.data(), mean, proj.data(), scale.data(), dx, dz, s.rows, s.c);
   return info.Env().Undefined();
 }
 

@@ -29,9 +29,13 @@ export interface NativeAddon {
   /** y = batch norm of x, plus `residual` when given, then max(0, y) with `relu`, in the same pass. */
   batchNormForward(params: Int32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,
     y: Float32Array, mean: Float32Array, variance: Float32Array, relu?: boolean, residual?: Float32Array | null): void;
-  /** With `y` (the output of a batch norm with a fused ReLU), dy is the gradient of that ReLU's output. */
+  /**
+   * With `y` (the output of a batch norm with a fused ReLU), dy is the gradient of that ReLU's output; `dz` then
+   * receives the ReLU's input gradient (a fused residual's gradient) from the same pass.
+   */
   batchNormBackward(params: Int32Array, x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array,
-    variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, y?: Float32Array | null): void;
+    variance: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, y?: Float32Array | null,
+    dz?: Float32Array | null): void;
   channelNormalise(x: Float32Array, rows: number, c: number, center: Float32Array, scale: Float32Array, shift: Float32Array,
     out: Float32Array): void;
   relu(x: Float32Array, y: Float32Array, n: number): void;

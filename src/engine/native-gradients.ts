@@ -86,10 +86,11 @@ export const gradients: tf.GradConfig[] = [
       const dy = dy0 ?? tf.zerosLike(x);
       const relu = attrs.relu === true;
       const release = releaser([dy0], saved);
-      const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD,
+      // A fused residual's gradient (attribute `residual`: the op had one) is the output's, through the ReLU when
+      // there is one: the kernel then writes it as a fourth output, from the pass that computes dx.
+      const [dx, dgamma, dbeta, gated] = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD,
         {dy, x, gamma, mean, variance, ...(relu ? {y} : {})}, attrs) as tf.Tensor[];
-      // A fused residual's gradient (attribute `residual`: the op had one): the output's, through the ReLU when there is one.
-      const dresidual = attrs.residual !== true ? undefined : relu ? tf.engine().runKernel(RELU_GRAD, {dy, y}) as tf.Tensor : dy.clone();
+      const dresidual = attrs.residual !== true ? undefined : relu ? gated : dy.clone();
       // The statistics outputs are normally consumed only by the running averages (outside the loss);
       // when a loss does use them, their gradients flow to x as well: d mean/dx = 1/M, d var/dx = 2(x - mean)/M.
       // tfjs hands zeros (not null) for outputs outside the loss's graph; skip those cheaply (C values).

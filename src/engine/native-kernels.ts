@@ -186,6 +186,7 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
   const batchNormTrainingGrad = (args: KernelArgs) => {
     const {inputs, backend, attrs = {}} = args;
     // y, when given, is the output of a batch norm with a fused ReLU: dy is then taken through the ReLU first.
+    // With attribute `residual` as well, a fourth output is that gated gradient: the fused residual's.
     const {dy, x, gamma, mean, variance, y} = inputs as Record<string, tf.TensorInfo | undefined>;
     const vals = [dy, x, gamma, mean, variance].map((t) => f32(backend, t));
     const yv = y ? f32(backend, y) : null;
@@ -193,12 +194,14 @@ export function makeKernels(native: NativeAddon, original: (name: string) => tf.
     const [dyv, xv, gv, mv, vv] = vals as Float32Array[];
     const c = x!.shape[3];
     const dx = pool.alloc(xv.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
-    native.batchNormBackward(Int32Array.from(x!.shape), xv, dyv, gv, mv, vv, attrs.epsilon as number, dx, dgamma, dbeta, yv);
+    const dz = yv && attrs.residual === true ? pool.alloc(xv.length) : null;
+    native.batchNormBackward(Int32Array.from(x!.shape), xv, dyv, gv, mv, vv, attrs.epsilon as number, dx, dgamma, dbeta, yv, dz);
     count('native', BATCH_NORM_TRAINING_GRAD);
     return [
       backend.makeTensorInfo(x!.shape.slice(), 'float32', dx),
       backend.makeTensorInfo([c], 'float32', dgamma),
       backend.makeTensorInfo([c], 'float32', dbeta),
+      ...(dz ? [backend.makeTensorInfo(x!.shape.slice(), 'float32', dz)] : []),
     ];
   };
 
