@@ -435,7 +435,7 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
     if (!cp->bf16 && !cp->blocked) return dnnl::memory(primMd, ctx.eng, data);
     dnnl::memory staged = ctx.stageMemory(slot, primMd);
     if (cp->blocked) {
-      nhwcToBlocked16(data, static_cast<float*>(staged.get_data_handle()), p.N, hw, c, ctx.threads);
+      copyBlocked16(data, static_cast<float*>(staged.get_data_handle()), p.N, hw, c, true, ctx.threads);
     } else {
       toBf16(data, static_cast<uint16_t*>(staged.get_data_handle()), primMd.get_size() / 2, ctx.threads);
     }
@@ -467,8 +467,8 @@ Napi::Value Conv(Context& ctx, const Napi::CallbackInfo& info) {
     }
     if (cp->blocked) {
       ctx.strm.wait();
-      blocked16ToNhwc(static_cast<const float*>(o.get_data_handle()), out, p.N, fwd ? outHW : inHW, fwd ? p.OC : p.C,
-                      ctx.threads);
+      copyBlocked16(static_cast<const float*>(o.get_data_handle()), out, p.N, fwd ? outHW : inHW, fwd ? p.OC : p.C, false,
+                    ctx.threads);
     }
   } else if (!cp->split.empty()) {
     runSplit(ctx, *cp, p, a, b, out);

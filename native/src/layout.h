@@ -99,28 +99,21 @@ class LayoutCopy {
 };
 
 // Activations between NHWC (tfjs) and nChw16c (channels in blocks of 16, image by image: the layout oneDNN's
-// Winograd convolutions read and write). `c` must be a multiple of 16; `hw` is height x width. Each pixel's
-// 16-channel block is 64 contiguous bytes on both sides.
-inline void nhwcToBlocked16(const float* src, float* dst, int64_t n, int64_t hw, int64_t c, int threads) {
+// Winograd convolutions read and write), one way or the other. `c` must be a multiple of 16; `hw` is
+// height x width. Each pixel's 16-channel block is 64 contiguous bytes on both sides.
+inline void copyBlocked16(const float* src, float* dst, int64_t n, int64_t hw, int64_t c, bool toBlocked, int threads) {
   const int64_t cb = c / 16;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (n * hw * c >= (int64_t(1) << 16))
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t b = 0; b < cb; ++b) {
-      const float* s = src + i * hw * c + b * 16;
-      float* d = dst + (i * cb + b) * hw * 16;
-      for (int64_t p = 0; p < hw; ++p) std::memcpy(d + p * 16, s + p * c, 16 * sizeof(float));
-    }
-  }
-}
-
-inline void blocked16ToNhwc(const float* src, float* dst, int64_t n, int64_t hw, int64_t c, int threads) {
-  const int64_t cb = c / 16;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (n * hw * c >= (int64_t(1) << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t b = 0; b < cb; ++b) {
-      const float* s = src + (i * cb + b) * hw * 16;
-      float* d = dst + i * hw * c + b * 16;
-      for (int64_t p = 0; p < hw; ++p) std::memcpy(d + p * c, s + p * 16, 16 * sizeof(float));
+      const int64_t nhwc = i * hw * c + b * 16, blocked = (i * cb + b) * hw * 16;
+      for (int64_t p = 0; p < hw; ++p) {
+        if (toBlocked) {
+          std::memcpy(dst + blocked + p * 16, src + nhwc + p * c, 16 * sizeof(float));
+        } else {
+          std::memcpy(dst + nhwc + p * c, src + blocked + p * 16, 16 * sizeof(float));
+        }
+      }
     }
   }
 }
