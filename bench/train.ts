@@ -1,7 +1,8 @@
 /**
  * Training throughput benchmark: ResNet-20 and ResNet-56 (He et al. 2016, section 4.2; also resnet110, and
- * wrn-16-8, a Wide ResNet of 128-512 channels) on synthetic 32x32x3 images, batch 128, 2 threads, through the trial runner `ablate run` uses (data pipeline, the
- * network built from ablate's layout, engine, explicit SGD loop). Each measurement runs in a fresh process,
+ * wrn-16-8, a Wide ResNet of 128-512 channels) on synthetic 32x32x3 images, batch 128, 2 threads, through
+ * the trial runner `ablate run` uses (data pipeline, the network built from ablate's layout, engine,
+ * explicit SGD loop). Each measurement runs in a fresh process,
  * so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
  * torch) is timed with the same network and settings right after, alternating, and the ratio is printed.
  *
