@@ -7,7 +7,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-ffp-contract=off"],
       "libraries": ["-ldnnl", "-fopenmp"]
     },
     {

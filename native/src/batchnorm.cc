@@ -8,6 +8,7 @@
 // (a 2M-element forward pass took 10-40 ms instead of 1). Reductions accumulate in double.
 #include "context.h"
 #include "relu.h"
+#include "simd.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,12 +38,47 @@ constexpr int64_t kParallelMin = 1 << 14;
 // on how many threads the OpenMP runtime actually grants.
 constexpr int64_t kParts = 64;
 
+// Per-channel sums over rows [from, to) of a and of a * (b - center), or of (a - center)^2 without
+// Product, added to sa and sp. Float partial sums over blocks of rows keep the inner loop vectorised; the
+// blocks feed the doubles. fa and fp are scratch of c floats.
+//
+// With Gate (`gate` is the output of a ReLU fused after the batch norm), a is read as the ReLU's gradient:
+// a where gate > 0, else 0 (NaN where gate is NaN, as the separate ReLU gradient gives).
+template <bool Gate, bool Product>
+ABLATE_CLONES void sumBand(const float* __restrict a, const float* __restrict b, const float* __restrict cen,
+                           const float* __restrict gate, int64_t from, int64_t to, int64_t c, float* __restrict fa,
+                           float* __restrict fp, double* __restrict sa, double* __restrict sp) {
+  constexpr int64_t kBlock = 32;
+  for (int64_t r0 = from; r0 < to; r0 += kBlock) {
+    const int64_t r1 = std::min(to, r0 + kBlock);
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) {
+      fa[k] = 0.f;
+      fp[k] = 0.f;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* __restrict pa = a + r * c;
+      const float* __restrict pb = Product ? b + r * c : nullptr;
+      const float* __restrict pg = Gate ? gate + r * c : nullptr;
+#pragma omp simd
+      for (int64_t k = 0; k < c; ++k) {
+        const float v = Gate ? gated(pa[k], pg[k]) : pa[k];
+        const float d = Product ? pb[k] - cen[k] : v - cen[k];
+        fa[k] += v;
+        fp[k] += Product ? v * d : d * d;
+      }
+    }
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) {
+      sa[k] += fa[k];
+      sp[k] += fp[k];
+    }
+  }
+}
+
 // Per-channel sums over all rows of a and of a * (b - center), or of (a - center)^2 when b is null.
 // Centering on the mean avoids the cancellation of E[x^2] - E[x]^2 when a channel varies little.
-//
-// With `gate` (the output of a ReLU fused after the batch norm), a is read as the ReLU's gradient: a where
-// gate > 0, else 0 (NaN where gate is NaN, as the separate ReLU gradient gives).
-template <bool Gate>
+template <bool Gate, bool Product>
 void channelSumsImpl(const float* a, const float* b, const float* center, const float* gate, int64_t rows, int64_t c,
                      int threads, std::vector<double>& sumA, std::vector<double>& sumProd) {
   const bool parallel = rows * c >= kParallelMin;
@@ -50,47 +86,12 @@ void channelSumsImpl(const float* a, const float* b, const float* center, const 
   std::vector<double> part(size_t(parts) * c * 2, 0.0);
 #pragma omp parallel num_threads(threads) if (parallel)
   {
-    // Float partial sums over blocks of rows keep the inner loop vectorised; blocks feed the doubles.
-    constexpr int64_t kBlock = 32;
     std::vector<float> bufA(c), bufP(c);
-    float* __restrict fa = bufA.data();
-    float* __restrict fp = bufP.data();
-    const float* __restrict cen = center;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < parts; ++t) {
-      const int64_t from = rows * t / parts, to = rows * (t + 1) / parts;
       double* sa = part.data() + size_t(t) * c * 2;
-      double* sp = sa + c;
-      for (int64_t r0 = from; r0 < to; r0 += kBlock) {
-        const int64_t r1 = std::min(to, r0 + kBlock);
-        std::fill(fa, fa + c, 0.f);
-        std::fill(fp, fp + c, 0.f);
-        if (b) {
-          for (int64_t r = r0; r < r1; ++r) {
-            const float* __restrict pa = a + r * c;
-            const float* __restrict pb = b + r * c;
-            const float* __restrict pg = Gate ? gate + r * c : nullptr;
-            for (int64_t k = 0; k < c; ++k) {
-              const float v = Gate ? gated(pa[k], pg[k]) : pa[k];
-              fa[k] += v;
-              fp[k] += v * (pb[k] - cen[k]);
-            }
-          }
-        } else {
-          for (int64_t r = r0; r < r1; ++r) {
-            const float* __restrict pa = a + r * c;
-            for (int64_t k = 0; k < c; ++k) {
-              const float d = pa[k] - cen[k];
-              fa[k] += pa[k];
-              fp[k] += d * d;
-            }
-          }
-        }
-        for (int64_t k = 0; k < c; ++k) {
-          sa[k] += fa[k];
-          sp[k] += fp[k];
-        }
-      }
+      sumBand<Gate, Product>(a, b, center, gate, rows * t / parts, rows * (t + 1) / parts, c, bufA.data(), bufP.data(),
+                             sa, sa + c);
     }
   }
   sumA.assign(c, 0.0);
@@ -107,9 +108,15 @@ void channelSumsImpl(const float* a, const float* b, const float* center, const 
 void channelSums(const float* a, const float* b, const float* center, const float* gate, int64_t rows, int64_t c,
                  int threads, std::vector<double>& sumA, std::vector<double>& sumProd) {
   if (gate) {
-    channelSumsImpl<true>(a, b, center, gate, rows, c, threads, sumA, sumProd);
+    if (b) {
+      channelSumsImpl<true, true>(a, b, center, gate, rows, c, threads, sumA, sumProd);
+    } else {
+      channelSumsImpl<true, false>(a, nullptr, center, gate, rows, c, threads, sumA, sumProd);
+    }
+  } else if (b) {
+    channelSumsImpl<false, true>(a, b, center, nullptr, rows, c, threads, sumA, sumProd);
   } else {
-    channelSumsImpl<false>(a, b, center, nullptr, rows, c, threads, sumA, sumProd);
+    channelSumsImpl<false, false>(a, nullptr, center, nullptr, rows, c, threads, sumA, sumProd);
   }
 }
 
@@ -119,18 +126,30 @@ void channelSums(const float* a, const float* b, const float* center, const floa
 // With `residual`, a residual block's shortcut is added to the normalised value; with `withRelu`, a ReLU
 // follows; all in the same pass (one write instead of up to three passes, and no intermediate tensor).
 template <bool WithRelu, bool WithResidual>
-void normaliseImpl(const float* a, const float* center, const float* scale, const float* shift, const float* residual,
-                   float* out, int64_t rows, int64_t c) {
-#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* pa = a + r * c;
-    const float* pr = WithResidual ? residual + r * c : nullptr;
-    float* po = out + r * c;
+ABLATE_CLONES void normaliseRows(const float* __restrict a, const float* __restrict center, const float* __restrict scale,
+                                 const float* __restrict shift, const float* __restrict residual, float* __restrict out,
+                                 int64_t from, int64_t to, int64_t c) {
+  for (int64_t r = from; r < to; ++r) {
+    const float* __restrict pa = a + r * c;
+    const float* __restrict pr = WithResidual ? residual + r * c : nullptr;
+    float* __restrict po = out + r * c;
+#pragma omp simd
     for (int64_t k = 0; k < c; ++k) {
       float v = (pa[k] - center[k]) * scale[k] + shift[k];
       if (WithResidual) v += pr[k];
       po[k] = WithRelu ? relu(v) : v;
     }
+  }
+}
+
+template <bool WithRelu, bool WithResidual>
+void normaliseImpl(const float* a, const float* center, const float* scale, const float* shift, const float* residual,
+                   float* out, int64_t rows, int64_t c) {
+  const int64_t parts = std::min<int64_t>(kParts, rows);
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
+  for (int64_t t = 0; t < parts; ++t) {
+    normaliseRows<WithRelu, WithResidual>(a, center, scale, shift, residual, out, rows * t / parts,
+                                          rows * (t + 1) / parts, c);
   }
 }
 
@@ -156,20 +175,33 @@ void normalise(const float* a, const float* center, const float* scale, const fl
 // With `gate`, dy is first passed through the gradient of the fused ReLU (see gated()); with `dz` too, that
 // gated gradient is also written out (a fused residual's gradient), in the same pass.
 template <bool Gate, bool WriteGated>
-void normaliseGradImpl(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
-                       const float* proj, const float* scale, float* dx, float* dz, int64_t rows, int64_t c) {
-#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* pdy = dy + r * c;
-    const float* pg = Gate ? gate + r * c : nullptr;
-    const float* px = x + r * c;
-    float* po = dx + r * c;
-    float* pz = WriteGated ? dz + r * c : nullptr;
+ABLATE_CLONES void normaliseGradRows(const float* __restrict dy, const float* __restrict gate, const float* __restrict x,
+                                     const float* __restrict dyMean, const float* __restrict mean,
+                                     const float* __restrict proj, const float* __restrict scale, float* __restrict dx,
+                                     float* __restrict dz, int64_t from, int64_t to, int64_t c) {
+  for (int64_t r = from; r < to; ++r) {
+    const float* __restrict pdy = dy + r * c;
+    const float* __restrict pg = Gate ? gate + r * c : nullptr;
+    const float* __restrict px = x + r * c;
+    float* __restrict po = dx + r * c;
+    float* __restrict pz = WriteGated ? dz + r * c : nullptr;
+#pragma omp simd
     for (int64_t k = 0; k < c; ++k) {
       const float g = Gate ? gated(pdy[k], pg[k]) : pdy[k];
       if (WriteGated) pz[k] = g;
       po[k] = scale[k] * ((g - dyMean[k]) - (px[k] - mean[k]) * proj[k]);
     }
+  }
+}
+
+template <bool Gate, bool WriteGated>
+void normaliseGradImpl(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
+                       const float* proj, const float* scale, float* dx, float* dz, int64_t rows, int64_t c) {
+  const int64_t parts = std::min<int64_t>(kParts, rows);
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
+  for (int64_t t = 0; t < parts; ++t) {
+    normaliseGradRows<Gate, WriteGated>(dy, gate, x, dyMean, mean, proj, scale, dx, dz, rows * t / parts,
+                                        rows * (t + 1) / parts, c);
   }
 }
 

@@ -221,6 +221,44 @@ describe('native batch norm (training)', {skip}, () => {
     });
   }
 
+  test('large enough to split between threads: matches the composite, is the same on 1 and 2 threads, and passes NaN on', () => {
+    // 16x9x9x17 = 22,032 elements: above the size at which the kernels split rows between threads, with a
+    // channel count that leaves a remainder after every vector width (4, 8 and 16 floats).
+    const shape = [16, 9, 9, 17];
+    const x = tf.tidy(() => tf.add(tf.mul(rand(shape, 160), 2), 0.5));
+    const gamma = tf.tidy(() => tf.add(rand([17], 161), 1)), beta = rand([17], 162);
+    const res = rand(shape, 163), r = rand(shape, 164);
+    const run = () => tf.tidy(() => {
+      const f = (a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor, s: tf.Tensor) =>
+        batchNormTrain(a as tf.Tensor4D, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-5, true, s as tf.Tensor4D).y;
+      const plain = batchNormTrain(x as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-5);
+      const gr = tf.grads((a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(f(a, g, bb, s), r)))([x, gamma, beta, res]);
+      return [f(x, gamma, beta, res), plain.y, plain.mean, plain.variance, ...gr].map((t) => tf.keep(t));
+    });
+    const names = ['y', 'y without ReLU', 'mean', 'variance', 'dx', 'dgamma', 'dbeta', 'dresidual'];
+    const {ref, got} = onBoth(run);
+    names.forEach((n, j) => assertClose(got[j], ref[j], n));
+    const {got: one} = onBoth(run, 1);
+    names.forEach((n, j) => assert.deepEqual(Array.from(got[j].dataSync()), Array.from(one[j].dataSync()), `${n}: 1 and 2 threads differ`));
+
+    // A NaN in the input makes its channel's statistics NaN, and with them every output of that channel.
+    const bad = tf.tidy(() => tf.where(tf.equal(tf.range(0, 22032).reshape(shape), 5 * 17 + 3), tf.fill(shape, NaN), x));
+    const y = tf.tidy(() => batchNormTrain(bad as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-5, true).y);
+    assert.ok(installNativeKernels(2).ok);
+    let yNative: tf.Tensor;
+    try {
+      yNative = batchNormTrain(bad as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-5, true).y;
+    } finally {
+      uninstallNativeKernels();
+    }
+    const v = yNative.dataSync(), vr = y.dataSync();
+    for (let i = 0; i < v.length; i++) {
+      assert.equal(Number.isNaN(v[i]), i % 17 === 3, `element ${i}: ${v[i]}`);
+      assert.equal(Number.isNaN(v[i]), Number.isNaN(vr[i]), `element ${i}: native ${v[i]}, reference ${vr[i]}`);
+    }
+    tf.dispose([x, gamma, beta, res, r, bad, y, yNative, ...ref, ...got, ...one]);
+  });
+
   test('running statistics: the moving average equals the composite bit for bit, and runs no kernel', () => {
     const running = rand([64], 150) as tf.Tensor1D, batch = tf.tidy(() => tf.abs(rand([64], 151))) as tf.Tensor1D;
     const f = () => [movingAverage(running, batch, 0.1), movingAverage(running, batch, 0.1, 128 / 127), movingAverage(running, batch, 0.37, 3)];
