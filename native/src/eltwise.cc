@@ -3,6 +3,7 @@
 // same-shape tensors (gradient accumulation). Memory-bound, so the win is the slot's threads and one pass.
 #include "context.h"
 #include "relu.h"
+#include "simd.h"
 
 namespace ablate {
 
@@ -17,6 +18,60 @@ size_t lengthArg(const Napi::CallbackInfo& info, size_t index) {
 // Below this many elements the OpenMP fork/join costs more than it saves.
 constexpr long kParallelMin = 1 << 15;
 
+// Elements [0, len) in one contiguous range per thread: range(from, to) does the work (a vectorised clone).
+template <typename Range>
+void forRanges(long len, int threads, Range range) {
+  const long parts = len >= kParallelMin ? threads : 1;
+#pragma omp parallel for schedule(static) if (parts > 1)
+  for (long t = 0; t < parts; ++t) range(len * t / parts, len * (t + 1) / parts);
+}
+
+ABLATE_CLONES void reluRange(const float* __restrict x, float* __restrict y, long from, long to) {
+#pragma omp simd
+  for (long i = from; i < to; ++i) y[i] = relu(x[i]);
+}
+
+ABLATE_CLONES void reluGradRange(const float* __restrict dy, const float* __restrict y, float* __restrict dx, long from,
+                                 long to) {
+#pragma omp simd
+  for (long i = from; i < to; ++i) dx[i] = gated(dy[i], y[i]);
+}
+
+ABLATE_CLONES void addReluRange(const float* __restrict a, const float* __restrict b, float* __restrict out, long from,
+                                long to) {
+#pragma omp simd
+  for (long i = from; i < to; ++i) out[i] = relu(a[i] + b[i]);
+}
+
+// out = in[0] + in[1] + ... + in[k-1], summed in that order for every element; in blocks that stay in the
+// L1 cache while the inputs are added one by one.
+ABLATE_CLONES void addNRange(const float* const* in, uint32_t k, float* __restrict out, long from, long to) {
+  constexpr long kBlock = 2048;
+  for (long b0 = from; b0 < to; b0 += kBlock) {
+    const long b1 = b0 + kBlock < to ? b0 + kBlock : to;
+    const float* __restrict first = in[0];
+#pragma omp simd
+    for (long i = b0; i < b1; ++i) out[i] = first[i];
+    for (uint32_t j = 1; j < k; ++j) {
+      const float* __restrict src = in[j];
+#pragma omp simd
+      for (long i = b0; i < b1; ++i) out[i] += src[i];
+    }
+  }
+}
+
+ABLATE_CLONES void sgdRange(const float* __restrict w, const float* __restrict v, const float* __restrict g, float lr,
+                            float m, float wd, bool nesterov, float* __restrict wOut, float* __restrict vOut, long from,
+                            long to) {
+#pragma omp simd
+  for (long i = from; i < to; ++i) {
+    const float gi = g[i] + wd * w[i];
+    const float vi = m * v[i] + gi;
+    vOut[i] = vi;
+    wOut[i] = w[i] - lr * (nesterov ? gi + m * vi : vi);
+  }
+}
+
 }  // namespace
 
 // relu(x, y, n)
@@ -24,9 +79,7 @@ Napi::Value Relu(Context& ctx, const Napi::CallbackInfo& info) {
   const size_t n = lengthArg(info, 2);
   const float* x = f32Arg(info, 0, n, "x");
   float* y = f32Arg(info, 1, n, "y");
-  const long len = static_cast<long>(n);
-#pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) y[i] = relu(x[i]);
+  forRanges(static_cast<long>(n), ctx.threads, [&](long from, long to) { reluRange(x, y, from, to); });
   return info.Env().Undefined();
 }
 
@@ -36,9 +89,7 @@ Napi::Value ReluGrad(Context& ctx, const Napi::CallbackInfo& info) {
   const float* dy = f32Arg(info, 0, n, "dy");
   const float* y = f32Arg(info, 1, n, "y");
   float* dx = f32Arg(info, 2, n, "dx");
-  const long len = static_cast<long>(n);
-#pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) dx[i] = gated(dy[i], y[i]);
+  forRanges(static_cast<long>(n), ctx.threads, [&](long from, long to) { reluGradRange(dy, y, dx, from, to); });
   return info.Env().Undefined();
 }
 
@@ -48,9 +99,7 @@ Napi::Value AddRelu(Context& ctx, const Napi::CallbackInfo& info) {
   const float* a = f32Arg(info, 0, n, "a");
   const float* b = f32Arg(info, 1, n, "b");
   float* out = f32Arg(info, 2, n, "out");
-  const long len = static_cast<long>(n);
-#pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) out[i] = relu(a[i] + b[i]);
+  forRanges(static_cast<long>(n), ctx.threads, [&](long from, long to) { addReluRange(a, b, out, from, to); });
   return info.Env().Undefined();
 }
 
@@ -70,14 +119,7 @@ Napi::Value AddN(Context& ctx, const Napi::CallbackInfo& info) {
     in[j] = v.As<Napi::Float32Array>().Data();
   }
   float* out = f32Arg(info, 1, n, "out");
-  const long len = static_cast<long>(n);
-  const float* const* src = in.data();
-#pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) {
-    float s = src[0][i];
-    for (uint32_t j = 1; j < k; ++j) s += src[j][i];
-    out[i] = s;
-  }
+  forRanges(static_cast<long>(n), ctx.threads, [&](long from, long to) { addNRange(in.data(), k, out, from, to); });
   return info.Env().Undefined();
 }
 
@@ -94,14 +136,8 @@ Napi::Value SgdUpdate(Context& ctx, const Napi::CallbackInfo& info) {
   const bool nesterov = info[7].ToBoolean().Value();
   float* wOut = f32Arg(info, 8, n, "wOut");
   float* vOut = f32Arg(info, 9, n, "velocityOut");
-  const long len = static_cast<long>(n);
-#pragma omp parallel for schedule(static) if (len >= kParallelMin)
-  for (long i = 0; i < len; ++i) {
-    const float gi = g[i] + wd * w[i];
-    const float vi = m * v[i] + gi;
-    vOut[i] = vi;
-    wOut[i] = w[i] - lr * (nesterov ? gi + m * vi : vi);
-  }
+  forRanges(static_cast<long>(n), ctx.threads,
+            [&](long from, long to) { sgdRange(w, v, g, lr, m, wd, nesterov, wOut, vOut, from, to); });
   return info.Env().Undefined();
 }
 

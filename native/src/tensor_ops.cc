@@ -4,6 +4,7 @@
 // broadcasts and their gradients. The JavaScript side collapses shapes before calling (adjacent
 // dimensions that broadcast alike are merged), so these loops see few, long rows.
 #include "context.h"
+#include "simd.h"
 
 #include <algorithm>
 #include <vector>
@@ -112,7 +113,8 @@ inline float apply(float a, float b) {
 // One output row: the inner strides of a and b are each 0 (broadcast) or 1, made compile-time so the
 // compiler vectorises the common cases.
 template <int Op, int SA, int SB>
-void row(const float* a, const float* b, float* o, int64_t n) {
+ABLATE_CLONES void row(const float* __restrict a, const float* __restrict b, float* __restrict o, int64_t n) {
+#pragma omp simd
   for (int64_t i = 0; i < n; ++i) o[i] = apply<Op>(a[i * SA], b[i * SB]);
 }
 
