@@ -242,7 +242,7 @@ describe('native batch norm (training)', {skip}, () => {
     names.forEach((n, j) => assert.deepEqual(Array.from(got[j].dataSync()), Array.from(one[j].dataSync()), `${n}: 1 and 2 threads differ`));
 
     // A NaN in the input makes its channel's statistics NaN, and with them every output of that channel.
-    const bad = tf.tidy(() => tf.where(tf.equal(tf.range(0, 22032).reshape(shape), 5 * 17 + 3), tf.fill(shape, NaN), x));
+    const bad = tf.tidy(() => tf.where(tf.equal(tf.reshape(tf.range(0, 22032), shape), 5 * 17 + 3), tf.fill(shape, NaN), x));
     const y = tf.tidy(() => batchNormTrain(bad as tf.Tensor4D, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-5, true).y);
     assert.ok(installNativeKernels(2).ok);
     let yNative: tf.Tensor;
