@@ -318,7 +318,9 @@ export function* reportJsonText(report: Report, batch = 256): Generator<string> 
   const close = '\n  ]\n}'.length;
   for (let i = 0; i < report.variants.length; i += batch) {
     const text = JSON.stringify({v: report.variants.slice(i, i + batch).map(variantJson)}, null, 2);
-    yield (i > 0 ? ',\n' : '') + text.slice(open, text.length - close);
+    // Separate pieces, not joined: a concatenated string is copied whole again when it is written out.
+    if (i > 0) yield ',\n';
+    yield text.slice(open, text.length - close);
   }
   yield '\n  ]' + outer.slice(at + slot.length);
 }
