@@ -45,6 +45,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("binary", &Addon::Call<Binary>),
                              InstanceMethod("reduceSum", &Addon::Call<ReduceSum>),
                              InstanceMethod("pool", &Addon::Call<Pool>),
+                             InstanceMethod("matMul", &Addon::Call<MatMul>),
                          });
   }
 
@@ -86,6 +87,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("winogradPrimitives", static_cast<double>(winogradPrimitives(ctx_)));
     // The convolution algorithms (results depend on them): direct kernels, and Winograd where it fits (conv.cc).
     o.Set("convolutions", "direct+winograd");
+    o.Set("matrixProducts", "sgemm");
     o.Set("scratchpadBytes", static_cast<double>(ctx_.scratchBytes));
     return o;
   }

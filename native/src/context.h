@@ -55,6 +55,8 @@ struct Context {
   size_t stageBytes[3] = {0, 0, 0};
 
   std::unordered_map<std::string, std::shared_ptr<ConvPrim>> convCache;
+  // Whether this context has run a GEMM (tensor_ops.cc: the first one runs under firstUseMutex).
+  bool gemmUsed = false;
   std::unordered_map<std::string, std::shared_ptr<PoolPrim>> poolCache;
 
   // OpenMP's thread count is a per-OS-thread setting, so setting it on every call from the
@@ -134,5 +136,6 @@ Napi::Value Fill(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Binary(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info);
 Napi::Value Pool(Context& ctx, const Napi::CallbackInfo& info);
+Napi::Value MatMul(Context& ctx, const Napi::CallbackInfo& info);
 
 }  // namespace ablate

@@ -236,3 +236,40 @@ Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info) {
 }
 
 }  // namespace ablate
+
+namespace ablate {
+
+// matMul(a, b, out, batch, aBatched, bBatched, m, n, k, transposeA, transposeB):
+//   out[i] = op(a[i]) x op(b[i]) for i < batch, every matrix row-major; op(a) is a^T with transposeA
+//   (a[i] is then k x m), and likewise for b. An operand that is not batched is shared by all i.
+// oneDNN's sgemm (its JIT GEMM kernels), with the context's threads.
+Napi::Value MatMul(Context& ctx, const Napi::CallbackInfo& info) {
+  auto dim = [&](size_t i) {
+    const int64_t v = info[i].As<Napi::Number>().Int64Value();
+    if (v < 0) throw Napi::RangeError::New(info.Env(), "matMul: negative size");
+    return v;
+  };
+  const int64_t batch = dim(3), m = dim(6), n = dim(7), k = dim(8);
+  const bool aBatched = info[4].ToBoolean().Value(), bBatched = info[5].ToBoolean().Value();
+  const bool ta = info[9].ToBoolean().Value(), tb = info[10].ToBoolean().Value();
+  const float* a = f32Arg(info, 0, size_t((aBatched ? batch : 1) * m * k), "a");
+  const float* b = f32Arg(info, 1, size_t((bBatched ? batch : 1) * k * n), "b");
+  float* out = f32Arg(info, 2, size_t(batch * m * n), "out");
+  if (batch * m * n == 0) return info.Env().Undefined();
+  if (k == 0) {
+    std::fill(out, out + batch * m * n, 0.f);
+    return info.Env().Undefined();
+  }
+  // The first GEMM of a process builds its JIT kernels (see firstUseMutex).
+  std::unique_lock<std::mutex> firstUse(firstUseMutex(), std::defer_lock);
+  if (!ctx.gemmUsed) firstUse.lock();
+  for (int64_t i = 0; i < batch; ++i) {
+    const dnnl::status s = dnnl::sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a + (aBatched ? i * m * k : 0),
+                                       ta ? m : k, b + (bBatched ? i * k * n : 0), tb ? k : n, 0.f, out + i * m * n, n);
+    if (s != dnnl::status::success) throw dnnl::error(static_cast<dnnl_status_t>(s), "sgemm");
+  }
+  ctx.gemmUsed = true;
+  return info.Env().Undefined();
+}
+
+}  // namespace ablate

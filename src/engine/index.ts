@@ -88,10 +88,10 @@ export async function initEngine(requested: EngineName, threads: number, opts: E
       }
       const result = native ? native.installNativeKernels(threads, {autotune, precision}) : {ok: false as const, reason: 'the native engine module is missing'};
       if (result.ok) {
-        const {dnnl, isa, cpuRuntime, convolutions} = native!.nativeInfo()!;
+        const {dnnl, isa, cpuRuntime, convolutions, matrixProducts} = native!.nativeInfo()!;
         return {
           requested, name: 'native-cpu', backend: 'cpu', threads, autotune, precision, native: {dnnl, isa, cpuRuntime},
-          versions: {...baseVersions(), oneDNN: dnnl, 'cpu runtime': cpuRuntime, isa, convolutions},
+          versions: {...baseVersions(), oneDNN: dnnl, 'cpu runtime': cpuRuntime, isa, convolutions, 'matrix products': matrixProducts},
         };
       }
       setOpImpls(undefined);

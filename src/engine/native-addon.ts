@@ -18,6 +18,8 @@ export interface NativeAddon {
     winogradPrimitives: number;
     /** The convolution algorithms the kernels use, recorded with each trial (results depend on them). */
     convolutions: string;
+    /** How matrix products (the classifier, BatchMatMul) are computed: oneDNN's sgemm. */
+    matrixProducts: string;
   };
   setThreads(n: number): void;
   /** Time the candidate implementations of each new convolution and keep the fastest (off: oneDNN's first choice). */
@@ -51,6 +53,9 @@ export interface NativeAddon {
   binary(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array, outShape: number[]): void;
   reduceSum(x: Float32Array, outer: number, reduce: number, inner: number, out: Float32Array, scale: number): void;
   pool(kind: number, algo: number, params: Int32Array, a: Float32Array, b: Float32Array | null, out: Float32Array): void;
+  /** out[i] = op(a[i]) x op(b[i]) for i < batch (row-major; op transposes); an unbatched operand is shared by all i. */
+  matMul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, aBatched: boolean, bBatched: boolean,
+    m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): void;
 }
 
 /** Where the addon is looked for; ABLATE_NATIVE_ADDON overrides it (tests use it to simulate a missing build). */

@@ -333,6 +333,51 @@ describe('native batch norm (training)', {skip}, () => {
   });
 });
 
+describe('native matrix products', {skip}, () => {
+  test('BatchMatMul with every transpose, with batched and shared operands, and its gradients, match the reference', () => {
+    const cases: Array<[number[], number[]]> = [
+      [[32, 64], [64, 10]], // a classifier: pooled features x weights
+      [[3, 5, 9], [3, 9, 7]],
+      [[2, 3, 4, 6], [6, 5]], // b shared by every matrix of a
+      [[6, 5], [4, 5, 2]], // a shared
+      [[1, 1], [1, 1]],
+      [[7, 0], [0, 3]], // empty inner dimension: zeros
+    ];
+    let i = 0;
+    for (const [sa, sb] of cases) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const t = (s: number[], tr: boolean) => (tr ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
+          const a = rand(t(sa, ta), 200 + i), b = rand(t(sb, tb), 300 + i++);
+          resetNativeStats();
+          const {ref, got} = onBoth(() => tf.tidy(() => {
+            const y = tf.matMul(a, b, ta, tb);
+            const r = tf.tidy(() => tf.add(tf.mul(tf.onesLike(y), 0.5), tf.reshape(tf.range(0, y.size), y.shape)));
+            // tfjs' gradient of BatchMatMul does not sum over a shared operand's batch: gradients where both are batched alike.
+            const grads = sa.length === sb.length ? tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p, q, ta, tb), r)))([a, b]) : [];
+            return [y, ...grads].map((x) => tf.keep(x));
+          }));
+          assert.equal(got.length, sa.length === sb.length ? 3 : 1);
+          ['y', 'da', 'db'].slice(0, got.length).forEach((n, j) => assertClose(got[j], ref[j], `${sa} x ${sb} (${ta}, ${tb}): ${n}`));
+          assert.ok(nativeStats().native.BatchMatMul >= 1, JSON.stringify(nativeStats()));
+          tf.dispose([a, b, ...ref, ...got]);
+        }
+      }
+    }
+  });
+
+  test('batches that broadcast against each other fall back to the reference kernel', () => {
+    const a = rand([2, 1, 3, 4], 400), b = rand([1, 5, 4, 2], 401);
+    resetNativeStats();
+    const {ref, got} = onBoth(() => tf.matMul(a, b));
+    assert.deepEqual(got.shape, [2, 5, 3, 2]);
+    assertClose(got, ref, 'y');
+    assert.equal(nativeStats().fallback.BatchMatMul, 1);
+    assert.equal(nativeStats().native.BatchMatMul, undefined);
+    tf.dispose([a, b, ref, got]);
+  });
+});
+
 describe('native element-wise kernels', {skip}, () => {
   test('ReLU forward and gradient (NaN propagates as in tfjs)', () => {
     const x = tf.tidy(() => tf.concat([rand([5000], 91), tf.tensor1d([0, -0, NaN, 1e-30, -1e-30])]));

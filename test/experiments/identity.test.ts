@@ -123,8 +123,9 @@ test('another --engine on an existing sweep is refused with the fix; with --new 
   assert.equal(info.name, 'native-cpu');
   assert.match(info.versions.oneDNN, /^\d+\.\d+/);
   assert.match(info.versions['tfjs-core'], /^\d+\.\d+/);
-  // The convolution algorithms change the last bits of the results: they are part of the provenance.
+  // The convolution and matrix-product algorithms change the last bits of the results: they are part of the provenance.
   assert.equal(info.versions.convolutions, 'direct+winograd');
+  assert.equal(info.versions['matrix products'], 'sgemm');
 
   // resume continues each sweep on its own engine.
   const resumed = cli(['resume', '1', '--db', db]);
