@@ -5,6 +5,13 @@
  */
 
 const GOLDEN = 0x9e3779b9;
+const TWO32 = 2 ** 32;
+
+/** v mod 2^32 in [0, 2^32) for an integer v. */
+function mod32(v: number): number {
+  const r = v % TWO32;
+  return r < 0 ? r + TWO32 : r;
+}
 
 /** murmur3's 32-bit finaliser: a bijection with good avalanche. */
 function fmix32(h: number): number {
@@ -24,10 +31,10 @@ function words(part: number | string): number[] {
   }
   if (!Number.isFinite(part)) throw new RangeError(`hashSeed: parts must be finite numbers; received ${part}`);
   if (Number.isInteger(part) && Math.abs(part) <= Number.MAX_SAFE_INTEGER) {
-    // Both 32-bit halves, so seeds beyond 2^32 (and negative ones) stay distinct.
-    const lo = Number(BigInt.asUintN(32, BigInt(part)));
-    const hi = Number(BigInt.asUintN(32, BigInt(part) >> 32n));
-    return [lo, hi];
+    // Both 32-bit halves of the two's complement, so seeds beyond 2^32 (and negative ones) stay distinct:
+    // part mod 2^32 and floor(part / 2^32) mod 2^32, exact in doubles for safe integers (and without BigInt,
+    // which cost ~50 us a call here; hashSeed runs once per image per epoch for augmentation).
+    return [mod32(part), mod32(Math.floor(part / TWO32))];
   }
   const f = new Float64Array([part]);
   const u = new Uint32Array(f.buffer);

@@ -58,7 +58,16 @@ interface Axis {
   f: Float32Array;
 }
 
+const axisCache = new Map<string, Axis>();
+
 function axis(size: number, g: number, shift: number): Axis {
+  const key = `${size}:${g}:${shift}`;
+  let a = axisCache.get(key);
+  if (!a) axisCache.set(key, (a = axisOf(size, g, shift)));
+  return a;
+}
+
+function axisOf(size: number, g: number, shift: number): Axis {
   const i0 = new Int32Array(size);
   const i1 = new Int32Array(size);
   const f = new Float32Array(size);

@@ -66,6 +66,22 @@ test('hashSeed: deterministic, order-sensitive, distinguishes large and negative
   assert.throws(() => hashSeed(NaN), /finite/);
 });
 
+test('hashSeed values never change: every data order, initialisation and synthetic image derives from them', () => {
+  const pinned: Array<[Array<number | string>, number]> = [
+    [[0], 1464662071],
+    [[1, 2, 'a'], 188939647],
+    [[-1], 1443226771],
+    [[2 ** 32 + 1], 2486036686],
+    [[-(2 ** 32) - 1], 1695316043],
+    [[Number.MAX_SAFE_INTEGER], 259254033],
+    [[-Number.MAX_SAFE_INTEGER], 4277819128],
+    [[0.5], 1206919029],
+    [[201606, 'sample', 'train', 8, 8, 3, 4, 255], 45714423],
+    [[7, 3, 'augment', 49999], 2682770551],
+  ];
+  for (const [parts, value] of pinned) assert.equal(hashSeed(...parts), value, JSON.stringify(parts));
+});
+
 test('permutation: a permutation of 0..n-1, reproducible from the seed', () => {
   const p = permutation(1000, makeRng(5));
   assert.deepEqual([...p].sort((a, b) => a - b), Array.from({length: 1000}, (_, i) => i));
