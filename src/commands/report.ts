@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command';
 import {FORMATS, METRICS} from '../report/metrics';
@@ -76,10 +77,36 @@ per-trial table.`;
       if (this.jsonEnabled()) return reportJson(report);
       const field = flags.metric === 'final_train_err' ? 'trainErr' : 'testErr';
       // Written a piece at a time: the report of a large sweep is megabytes.
-      for (const piece of reportPieces(report, flags.format, {curves: flags.curves, curveField: field})) process.stdout.write(piece);
+      writePieces(reportPieces(report, flags.format, {curves: flags.curves, curveField: field}));
       return undefined;
     } finally {
       db.close();
+    }
+  }
+}
+
+/**
+ * Writes text to standard output through one reused buffer with synchronous writes. process.stdout.write
+ * encodes every piece into a fresh Buffer, whose pages are mapped and zeroed anew: about 0.1 s of a 14 MB
+ * JSON report. Standard output is written synchronously on Linux either way (files, pipes, terminals), so
+ * nothing queued there can be overtaken. A reader that has gone away (`| head`) ends the output quietly.
+ */
+function writePieces(pieces: Iterable<string>): void {
+  const fd = process.stdout.fd;
+  let buf = Buffer.allocUnsafeSlow(1 << 20);
+  for (const piece of pieces) {
+    if (piece.length * 3 > buf.length) buf = Buffer.allocUnsafeSlow(piece.length * 3);
+    const n = buf.write(piece, 0, 'utf8');
+    for (let off = 0; off < n;) {
+      try {
+        off += fs.writeSync(fd, buf, off, n - off);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') return;
+        // A non-blocking descriptor that is full: wait a millisecond for the reader.
+        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        else throw e;
+      }
     }
   }
 }

@@ -15,6 +15,8 @@ import {renderReport} from '../../src/report/views';
 import {chartSpecs, MAX_LINES} from '../../src/report/charts';
 import {buildHtml} from '../../src/report/html';
 import {requires} from '../helpers';
+import {BIN} from './cli';
+import {spawn, spawnSync} from 'node:child_process';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DEPTHS = [8, 14, 20, 26, 32];
@@ -101,6 +103,26 @@ test('2,000 variants: report with a baseline, its table and its HTML page within
   assert.ok(html.ms < 4000, `the page took ${html.ms.toFixed(0)} ms of CPU`);
   assert.ok(html.out.length < 2.5e6, `the page has ${html.out.length} characters`);
   assert.equal((html.out.match(/<tr>/g) ?? []).length, 3, 'tables travel as data: only their heads are HTML');
+});
+
+test('megabytes of report reach a reader that pauses, whole; a reader that stops early ends the command quietly', async () => {
+  const file = path.join(dir, 'scale.db');
+  const whole = spawnSync(process.execPath, [BIN, 'report', 'big', '--db', file, '--format', 'json'], {encoding: 'utf8', maxBuffer: 2 ** 28});
+  assert.equal(whole.status, 0, whole.stderr);
+  assert.ok(whole.stdout.length > 1_000_000, `${whole.stdout.length} bytes`);
+  JSON.parse(whole.stdout);
+  // A reader that takes nothing for half a second: the 64 KiB pipe fills and the writer must wait.
+  const child = spawn(process.execPath, [BIN, 'report', 'big', '--db', file, '--format', 'json'], {stdio: ['ignore', 'pipe', 'pipe']});
+  child.stdout.pause();
+  const chunks: Buffer[] = [];
+  setTimeout(() => child.stdout.on('data', (d: Buffer) => chunks.push(d)).resume(), 500);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  assert.equal(Buffer.concat(chunks).toString('utf8'), whole.stdout);
+  // A reader that stops after 100 bytes: no error, exit 0.
+  const head = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" report big --db "${file}" --format json | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], {encoding: 'utf8'});
+  assert.equal(head.stdout.trim(), '0', head.stderr);
+  assert.doesNotMatch(head.stderr, /EPIPE|Error/);
 });
 
 test('the large page in headless Chromium: drawn quickly, one page of trials in the DOM, sorting and paging over all', {skip: requires('CHROMIUM', !fs.existsSync(CHROMIUM) && `no ${CHROMIUM}: apt-get install chromium`), timeout: 180_000}, async () => {
