@@ -1,6 +1,6 @@
 /**
  * Read-side benchmark: how long `report`, `status` and `show` take on a large sweep, run as a user runs
- * them (`node bin/run.js ...` in a fresh process, so module loading counts).
+ * them (`node bin/run.js ... > FILE` in a fresh process, so module loading counts).
  *
  * The store is written first through the coordinator's write path (bench/large-store.ts): 5,000
  * variants × 2 seeds × 3 epochs by default, in a temporary file (on /dev/shm when there is one, so the
@@ -68,16 +68,20 @@ function runOnce(args: string[], dir: string): {wall: number; cpu: number | null
   const useTime = fs.existsSync(TIME);
   const cmd = useTime ? TIME : process.execPath;
   const argv = useTime ? ['-f', '%U %S', '-o', timeFile, process.execPath, BIN, ...args] : [BIN, ...args];
+  // Standard output goes to a file, as with `ablate report ... > FILE`.
+  const outFile = path.join(dir, 'stdout.txt');
+  const out = fs.openSync(outFile, 'w');
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, maxBuffer: 512 * 2 ** 20});
+  const r = spawnSync(cmd, argv, {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', out, 'pipe'], encoding: 'utf8'});
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.closeSync(out);
   if (r.status !== 0) throw new Error(`ablate ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
   let cpu: number | null = null;
   if (useTime) {
     const [u, s] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
     cpu = u + s;
   }
-  return {wall, cpu, stdoutBytes: r.stdout.length};
+  return {wall, cpu, stdoutBytes: fs.statSync(outFile).size};
 }
 
 /** Open the page in headless Chromium: time to drawn, longest blocking task, DOM size, time to sort the trial table. */

@@ -88,13 +88,19 @@ per-trial table.`;
 /**
  * Writes text to standard output through one reused buffer with synchronous writes. process.stdout.write
  * encodes every piece into a fresh Buffer, whose pages are mapped and zeroed anew: about 0.1 s of a 14 MB
- * JSON report. Standard output is written synchronously on Linux either way (files, pipes, terminals), so
- * nothing queued there can be overtaken. A reader that has gone away (`| head`) ends the output quietly.
+ * JSON report written to a file. Files, terminals and shell pipes take synchronous writes; a pipe that a
+ * Node.js parent opened non-blocking answers EAGAIN once full, and from then on the rest goes through
+ * process.stdout, which waits for its reader. A reader that has gone away (`| head`) ends the output quietly.
  */
 function writePieces(pieces: Iterable<string>): void {
   const fd = process.stdout.fd;
   let buf = Buffer.allocUnsafeSlow(1 << 20);
+  let direct = true;
   for (const piece of pieces) {
+    if (!direct) {
+      process.stdout.write(piece);
+      continue;
+    }
     if (piece.length * 3 > buf.length) buf = Buffer.allocUnsafeSlow(piece.length * 3);
     const n = buf.write(piece, 0, 'utf8');
     for (let off = 0; off < n;) {
@@ -103,9 +109,10 @@ function writePieces(pieces: Iterable<string>): void {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EPIPE') return;
-        // A non-blocking descriptor that is full: wait a millisecond for the reader.
-        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-        else throw e;
+        if (code !== 'EAGAIN') throw e;
+        process.stdout.write(Buffer.from(buf.subarray(off, n)));
+        direct = false;
+        break;
       }
     }
   }
