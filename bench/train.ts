@@ -1,6 +1,7 @@
 /**
  * Training throughput benchmark: ResNet-20 and ResNet-56 (He et al. 2016, section 4.2; also resnet110, and
- * wrn-16-8, a Wide ResNet of 128-512 channels) on synthetic 32x32x3 images, batch 128, 2 threads, through
+ * wrn-16-8, a Wide ResNet of 128-512 channels, and smoke-14, the smoke study's net on 8x8 images) on synthetic
+ * 32x32x3 images, batch 128, 2 threads, through
  * the trial runner `ablate run` uses (data pipeline, the network built from ablate's layout, engine,
  * explicit SGD loop). Each measurement runs in a fresh process,
  * so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
@@ -18,6 +19,8 @@
  *
  *   npm run bench
  *   node dist/bench/train.js --models resnet20 --epochs 4 --steps 8 --repeats 1 --profile
+ *   node dist/bench/train.js --models smoke-14 --batch 32 --threads 1 --steps 8 --epochs 30 --no-torch --repeats 1
+ *     (a tiny trial: epochs_ips shows the first epochs' warm-up)
  *
  *   npm run bench -- --pythons /usr/bin/python3,.venv-torch2/bin/python
  *     (native-cpu against every listed Python's PyTorch, alternating: Debian's 1.13 and a current 2.x wheel,
@@ -52,7 +55,12 @@ const MODELS: Record<string, string> = {
   resnet110: '{family: cifar, depth: 110, shortcut: A}',
   // A Wide ResNet of the wrn-sweep study (widths 128/256/512): few, wide layers.
   'wrn-16-8': '{family: cifar, block: preact, depth: 16, widen_factor: 8, dropout: 0}',
+  // The smoke study's deeper net, on its 8x8 images (use --batch 32 --threads 1 as the smoke study runs it).
+  'smoke-14': '{family: cifar, depth: 14, shortcut: A}',
 };
+
+/** Image side of a model's synthetic data: CIFAR's 32, or the smoke study's 8. */
+const imageSide = (model: string) => (model.startsWith('smoke-') ? 8 : 32);
 
 interface Options {
   models: string[];
@@ -149,7 +157,7 @@ async function measure(model: string, opts: Options): Promise<Measurement> {
   // The same study format `ablate run` reads; a synthetic split of `steps` batches per epoch.
   const study = parseStudy([
     `name: bench-${model}`,
-    `dataset: {name: synthetic, image: [32, 32, 3], classes: 10, train_size: ${opts.batch * opts.steps}, test_size: ${opts.batch}}`,
+    `dataset: {name: synthetic, image: [${imageSide(model)}, ${imageSide(model)}, 3], classes: 10, train_size: ${opts.batch * opts.steps}, test_size: ${opts.batch}}`,
     `model: ${MODELS[model]}`,
     `train: {epochs: ${opts.epochs}, batch_size: ${opts.batch}, checkpoint_every: 0, optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 1.0e-4}` +
       `${opts.precision === 'bf16' ? ', precision: bf16' : ''}}`,
