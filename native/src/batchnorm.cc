@@ -145,12 +145,9 @@ ABLATE_CLONES void normaliseRows(const float* __restrict a, const float* __restr
 template <bool WithRelu, bool WithResidual>
 void normaliseImpl(const float* a, const float* center, const float* scale, const float* shift, const float* residual,
                    float* out, int64_t rows, int64_t c) {
-  const int64_t parts = std::min<int64_t>(kParts, rows);
-#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
-  for (int64_t t = 0; t < parts; ++t) {
-    normaliseRows<WithRelu, WithResidual>(a, center, scale, shift, residual, out, rows * t / parts,
-                                          rows * (t + 1) / parts, c);
-  }
+  forBands(rows, std::min<int64_t>(kParts, rows), rows * c >= kParallelMin, [&](int64_t from, int64_t to) {
+    normaliseRows<WithRelu, WithResidual>(a, center, scale, shift, residual, out, from, to, c);
+  });
 }
 
 void normalise(const float* a, const float* center, const float* scale, const float* shift, float* out, int64_t rows,
@@ -197,12 +194,9 @@ ABLATE_CLONES void normaliseGradRows(const float* __restrict dy, const float* __
 template <bool Gate, bool WriteGated>
 void normaliseGradImpl(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,
                        const float* proj, const float* scale, float* dx, float* dz, int64_t rows, int64_t c) {
-  const int64_t parts = std::min<int64_t>(kParts, rows);
-#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
-  for (int64_t t = 0; t < parts; ++t) {
-    normaliseGradRows<Gate, WriteGated>(dy, gate, x, dyMean, mean, proj, scale, dx, dz, rows * t / parts,
-                                        rows * (t + 1) / parts, c);
-  }
+  forBands(rows, std::min<int64_t>(kParts, rows), rows * c >= kParallelMin, [&](int64_t from, int64_t to) {
+    normaliseGradRows<Gate, WriteGated>(dy, gate, x, dyMean, mean, proj, scale, dx, dz, from, to, c);
+  });
 }
 
 void normaliseGrad(const float* dy, const float* gate, const float* x, const float* dyMean, const float* mean,

@@ -18,12 +18,11 @@ size_t lengthArg(const Napi::CallbackInfo& info, size_t index) {
 // Below this many elements the OpenMP fork/join costs more than it saves.
 constexpr long kParallelMin = 1 << 15;
 
-// Elements [0, len) in one contiguous range per thread: range(from, to) does the work (a vectorised clone).
+// Elements [0, len) in one contiguous range per thread (one range below kParallelMin).
 template <typename Range>
 void forRanges(long len, int threads, Range range) {
   const long parts = len >= kParallelMin ? threads : 1;
-#pragma omp parallel for schedule(static) if (parts > 1)
-  for (long t = 0; t < parts; ++t) range(len * t / parts, len * (t + 1) / parts);
+  forBands(len, parts, parts > 1, [&](int64_t from, int64_t to) { range(long(from), long(to)); });
 }
 
 ABLATE_CLONES void reluRange(const float* __restrict x, float* __restrict y, long from, long to) {

@@ -16,3 +16,17 @@
 #else
 #define ABLATE_CLONES
 #endif
+
+#include <cstdint>
+
+namespace ablate {
+
+// Cuts [0, len) into `parts` contiguous bands, fixed by the sizes alone, and runs range(from, to) on each,
+// spread over the OpenMP threads when `parallel`: the loop around the vectorised row functions.
+template <typename Range>
+void forBands(int64_t len, int64_t parts, bool parallel, Range range) {
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t t = 0; t < parts; ++t) range(len * t / parts, len * (t + 1) / parts);
+}
+
+}  // namespace ablate

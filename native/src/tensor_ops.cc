@@ -235,10 +235,6 @@ Napi::Value ReduceSum(Context& ctx, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-}  // namespace ablate
-
-namespace ablate {
-
 // matMul(a, b, out, batch, aBatched, bBatched, m, n, k, transposeA, transposeB):
 //   out[i] = op(a[i]) x op(b[i]) for i < batch, every matrix row-major; op(a) is a^T with transposeA
 //   (a[i] is then k x m), and likewise for b. An operand that is not batched is shared by all i.
@@ -271,5 +267,6 @@ Napi::Value MatMul(Context& ctx, const Napi::CallbackInfo& info) {
   ctx.gemmUsed = true;
   return info.Env().Undefined();
 }
+
 
 }  // namespace ablate
