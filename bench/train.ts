@@ -1,10 +1,9 @@
 /**
  * Training throughput benchmark: ResNet-20 and ResNet-56 (He et al. 2016, section 4.2; also resnet110, and
- * wrn-16-8, a Wide ResNet of 128-512 channels, and smoke-14, the smoke study's net on 8x8 images) on synthetic
- * 32x32x3 images, batch 128, 2 threads, through
+ * wrn-16-8, a Wide ResNet of 128-512 channels) on synthetic 32x32x3 images, batch 128, 2 threads, through
  * the trial runner `ablate run` uses (data pipeline, the network built from ablate's layout, engine,
- * explicit SGD loop). Each measurement runs in a fresh process,
- * so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
+ * explicit SGD loop); smoke-14 is the smoke study's net on its 8x8 images. Each measurement runs in a fresh
+ * process, so its peak resident size is its own. On a CPU the other engine (torch for native-cpu, native-cpu for
  * torch) is timed with the same network and settings right after, alternating, and the ratio is printed.
  *
  * --precision bf16 on native-cpu (bf16 convolutions, CPUs with AVX512-BF16) times native-cpu in fp32 alongside
@@ -20,7 +19,7 @@
  *   npm run bench
  *   node dist/bench/train.js --models resnet20 --epochs 4 --steps 8 --repeats 1 --profile
  *   node dist/bench/train.js --models smoke-14 --batch 32 --threads 1 --steps 8 --epochs 30 --no-torch --repeats 1
- *     (a tiny trial: epochs_ips shows the first epochs' warm-up)
+ *     (a tiny trial; fewer --epochs leave more of its warm-up in the median)
  *
  *   npm run bench -- --pythons /usr/bin/python3,.venv-torch2/bin/python
  *     (native-cpu against every listed Python's PyTorch, alternating: Debian's 1.13 and a current 2.x wheel,

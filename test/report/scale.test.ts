@@ -5,6 +5,7 @@
  * stays small, and in Chromium it draws one page of trials while sorting and paging cover all of them.
  */
 import {after, before, test} from 'node:test';
+import {spawn, spawnSync} from 'node:child_process';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,7 +17,6 @@ import {chartSpecs, MAX_LINES} from '../../src/report/charts';
 import {buildHtml} from '../../src/report/html';
 import {requires} from '../helpers';
 import {BIN} from './cli';
-import {spawn, spawnSync} from 'node:child_process';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DEPTHS = [8, 14, 20, 26, 32];
