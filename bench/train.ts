@@ -91,6 +91,10 @@ interface Measurement {
   device?: string;
   peak_gpu_memory_mb?: number;
   trials?: number;
+  /** --trials-per-gpu K > 1: seconds in which all K trials were in timed epochs (the aggregate counts those). */
+  overlap_s?: number;
+  /** torch on a GPU: how a training step runs ('CUDA graph' or 'eager'). */
+  step?: string;
   torch?: string;
 }
 
@@ -214,10 +218,11 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
   const k = opts.trialsPerGpu;
   const executor = createTorchExecutor({workers: k, gpus: device === 'cuda' ? [0] : undefined, python: probe.python, device, compile: opts.compile, progressEveryMs: 60_000});
   const perTrial: number[][] = Array.from({length: k}, () => []);
-  /** Timed epochs (all but each trial's first) as wall-clock intervals, for the aggregate over trials that overlap. */
-  const spans: {start: number; end: number; images: number}[] = [];
+  /** Each trial's timed epochs (all but its first) as wall-clock intervals, for the aggregate of trials that overlap. */
+  const spans: Span[][] = Array.from({length: k}, () => []);
   const pids = new Set<number>();
   let deviceName: string | undefined;
+  let step: string | undefined;
   let peakGpu = 0;
   try {
     const outcomes = await Promise.all(
@@ -225,11 +230,12 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
         if (e.type === 'engine') {
           pids.add(e.pid);
           deviceName = e.engine.device;
+          step = e.engine.versions['training step'] ?? undefined;
         }
         if (e.type === 'epoch' && e.row.images_per_sec !== null) {
           epochs.push(e.row.images_per_sec);
           const end = performance.now() / 1000;
-          if (epochs.length > 1) spans.push({start: end - e.row.seconds!, end, images: e.row.images_per_sec * e.row.seconds!});
+          if (epochs.length > 1) spans[slot].push({start: end - e.row.seconds!, end, images: e.row.images_per_sec * e.row.seconds!});
         }
       }).done),
     );
@@ -239,11 +245,9 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
     }
     // The workers are idle now but alive: their high-water marks are readable.
     const rss = [...pids].map((pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
-    // One trial: the median epoch. K trials: all images of their timed epochs over the wall time those epochs span
-    // (trials that did not overlap count at their real, not summed, speed).
-    const ips = k === 1
-      ? median(perTrial[0].slice(1))
-      : spans.reduce((a, s) => a + s.images, 0) / (Math.max(...spans.map((s) => s.end)) - Math.min(...spans.map((s) => s.start)));
+    // One trial: the median epoch. K trials: the images/s of all K while all K were in timed epochs.
+    const overlap = k === 1 ? undefined : overlapRate(spans);
+    const ips = overlap ? overlap.rate : median(perTrial[0].slice(1));
     return {
       model,
       engine: 'torch',
@@ -254,13 +258,37 @@ async function measureTorch(model: string, spec: TrialSpec, opts: Options): Prom
       peak_rss_mb: Math.round(Math.max(...rss)),
       epochs_ips: perTrial[0].map(round),
       device: deviceName,
+      ...(step ? {step} : {}),
       torch: probe.torch,
       ...(device === 'cuda' ? {peak_gpu_memory_mb: Math.round(peakGpu)} : {}),
-      ...(k > 1 ? {trials: k} : {}),
+      ...(overlap ? {trials: k, overlap_s: round(overlap.seconds)} : {}),
     };
   } finally {
     await executor.close();
   }
+}
+
+interface Span {
+  start: number;
+  end: number;
+  images: number;
+}
+
+/**
+ * Images per second of several trials together, counted only over the window in which every one of them was
+ * in a timed epoch (each epoch's images spread evenly over its interval). Workers start seconds apart (Python,
+ * torch, CUDA), so over the whole span a trial's start-up would count as idle time of the others.
+ */
+function overlapRate(trials: Span[][]): {rate: number; seconds: number} {
+  const from = Math.max(...trials.map((t) => Math.min(...t.map((s) => s.start))));
+  const to = Math.min(...trials.map((t) => Math.max(...t.map((s) => s.end))));
+  if (!(to > from)) throw new Error('the trials did not train at the same time; give them more --epochs or --steps');
+  let images = 0;
+  for (const s of trials.flat()) {
+    const overlap = Math.min(s.end, to) - Math.max(s.start, from);
+    if (overlap > 0) images += (s.images * overlap) / (s.end - s.start);
+  }
+  return {rate: images / (to - from), seconds: to - from};
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
@@ -338,13 +366,15 @@ async function main(): Promise<void> {
       threads: opts.threads,
       batch: opts.batch,
       images_per_sec: ips,
-      ms_per_step: round((opts.batch / ips) * 1000),
+      ms_per_step: round(((opts.batch * (opts.engine === 'torch' ? opts.trialsPerGpu : 1)) / ips) * 1000),
       peak_rss_mb: Math.max(...ours.map((m) => m.peak_rss_mb)),
       runs_images_per_sec: ours.map((m) => m.images_per_sec),
       ...(ours[0].device ? {device: ours[0].device} : {}),
       ...(ours[0].peak_gpu_memory_mb !== undefined ? {peak_gpu_memory_mb: Math.max(...ours.map((m) => m.peak_gpu_memory_mb!))} : {}),
       precision: opts.precision,
       ...(opts.engine === 'torch' ? {trials_per_gpu: opts.trialsPerGpu} : {}),
+      ...(ours[0].overlap_s !== undefined ? {overlap_s: Math.min(...ours.map((m) => m.overlap_s!))} : {}),
+      ...(ours[0].step ? {step: ours[0].step} : {}),
       load_avg_1m: round(os.loadavg()[0]),
     };
     if (other) {
