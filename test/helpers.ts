@@ -11,7 +11,7 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
 
 /** What some tests need from the machine; CI requires each with `ABLATE_REQUIRE_<NAME>=1` (see .ci/run). */
-export type Requirement = 'NATIVE' | 'CHROMIUM' | 'FASHION_MNIST' | 'MOUNT' | 'TORCH' | 'SLURM';
+export type Requirement = 'NATIVE' | 'CHROMIUM' | 'FASHION_MNIST' | 'MOUNT' | 'TORCH' | 'SLURM' | 'GPU';
 
 /**
  * The `skip` option of tests that need something this machine may lack: `missing` says what is missing

@@ -112,8 +112,6 @@ class Trial:
         torch.backends.cudnn.deterministic = deterministic
         self.bf16 = self.train.get("precision") == "bf16"
         self.channels_last = self.device.type == "cuda"
-        emit({"type": "engine", "engine": engine_info(self.device, self.threads, torch.backends.cudnn.benchmark), "pid": os.getpid(),
-              "device": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
         self.data = load_data(job["data"]["file"], self.device)
         torch.manual_seed(self.spec["seed"])
@@ -128,11 +126,33 @@ class Trial:
             self.forward = torch.compile(net)
         opt = self.train["optimizer"]
         momentum = opt["momentum"]
-        self.sgd = torch.optim.SGD(net.parameters(), lr=opt["lr"], momentum=momentum, weight_decay=opt["weight_decay"],
-                                   nesterov=bool(opt.get("nesterov")) and momentum > 0)
+        sgd = dict(momentum=momentum, weight_decay=opt["weight_decay"], nesterov=bool(opt.get("nesterov")) and momentum > 0)
         self.dropout = any(b.get("dropout", 0) > 0 for b in job["layout"]["blocks"])
         # On a GPU the loss of step s is read after step s+1 is queued, so the host never waits for the device.
         self.lazy = self.device.type == "cuda"
+        # On a GPU the optimizer is one fused kernel whose learning rate lives on the device, so that the whole
+        # training step (forward, backward, update) can be replayed as one CUDA graph: small networks are
+        # otherwise bound by the host launching several hundred kernels a step.
+        self.lr = None
+        if self.device.type == "cuda":
+            self.lr = torch.tensor(float(opt["lr"]), dtype=torch.float32, device=self.device)
+            try:
+                self.sgd = torch.optim.SGD(net.parameters(), lr=self.lr, fused=True, **sgd)
+            except (TypeError, ValueError, RuntimeError):  # a torch without fused SGD or tensor learning rates
+                self.lr = None
+        if self.lr is None:
+            self.sgd = torch.optim.SGD(net.parameters(), lr=opt["lr"], **sgd)
+        self.graphs = (self.lr is not None and not job.get("compile") and not self.dropout and hasattr(torch.cuda, "graph")
+                       and os.environ.get("ABLATE_CUDA_GRAPHS", "1") != "0")
+        self.graph = None
+        self.graph_io = None  # (static images, static labels, loss, wrong) of the captured step
+        self.warm_steps = 0
+        self.full_batch = 0  # the training batch size; set by _train
+        self.side = torch.cuda.Stream(self.device) if self.graphs else None
+        info = engine_info(self.device, self.threads, torch.backends.cudnn.benchmark)
+        if self.device.type == "cuda":
+            info["versions"]["training step"] = "CUDA graph" if self.graphs else "eager"
+        emit({"type": "engine", "engine": info, "pid": os.getpid(), "device": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -201,13 +221,10 @@ class Trial:
 
     # --- training ----------------------------------------------------------------------------------------
     def autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        # No cache of cast weights: a CUDA graph cannot capture it, and eager steps should compute as replays do.
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False)
 
-    def step(self, x, y, lr: float, seed: int):
-        if self.dropout:
-            torch.manual_seed(seed)
-        for g in self.sgd.param_groups:
-            g["lr"] = lr
+    def forward_backward(self, x, y):
         self.net.train()
         with self.autocast():
             logits = self.forward(x)
@@ -216,6 +233,50 @@ class Trial:
         wrong = (logits.argmax(1) != y).sum()
         self.sgd.zero_grad(set_to_none=True)
         loss.backward()
+        return loss, wrong
+
+    # A few eager steps on a side stream (cuDNN and the allocator settle), then one step is captured and every
+    # full batch after it replays the capture with its images copied in. The same kernels run either way, so
+    # a trial's numbers are those of eager steps; batches of another size (an epoch's last) run eagerly.
+    GRAPH_WARMUP_STEPS = 3
+
+    def graph_step(self, x, y):
+        current = torch.cuda.current_stream(self.device)
+        if self.graph is None and self.warm_steps < self.GRAPH_WARMUP_STEPS:
+            self.warm_steps += 1
+            self.side.wait_stream(current)
+            with torch.cuda.stream(self.side):
+                loss, wrong = self.forward_backward(x, y)
+                self.sgd.step()
+            current.wait_stream(self.side)
+            return loss.detach(), wrong
+        if self.graph is None:
+            sx, sy = x.clone(), y.clone()
+            graph = torch.cuda.CUDAGraph()
+            self.side.wait_stream(current)
+            with torch.cuda.graph(graph, stream=self.side):
+                loss, wrong = self.forward_backward(sx, sy)
+                self.sgd.step()
+            current.wait_stream(self.side)
+            self.graph, self.graph_io = graph, (sx, sy, loss.detach(), wrong)
+        else:
+            self.graph_io[0].copy_(x)
+            self.graph_io[1].copy_(y)
+        self.graph.replay()
+        # The captured outputs are overwritten by the next replay; the caller reads them one step later.
+        return self.graph_io[2].clone(), self.graph_io[3].clone()
+
+    def step(self, x, y, lr: float, seed: int):
+        if self.dropout:
+            torch.manual_seed(seed)
+        if self.lr is not None:
+            self.lr.fill_(lr)
+        else:
+            for g in self.sgd.param_groups:
+                g["lr"] = lr
+        if self.graphs and x.shape[0] == self.full_batch:
+            return self.graph_step(x, y)
+        loss, wrong = self.forward_backward(x, y)
         if self.lazy:
             self.sgd.step()
             return loss.detach(), wrong
@@ -253,6 +314,7 @@ class Trial:
         train, spec, emit = self.train, self.spec, self.emit
         n = self.data["train_x"].shape[0]
         batch_size = min(train["batch_size"], n)
+        self.full_batch = batch_size
         drop_last = n % batch_size == 1
         steps = n // batch_size if drop_last else -(-n // batch_size)
         file = self.job.get("checkpointFile")
