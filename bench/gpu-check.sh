@@ -8,7 +8,11 @@
 # time limit; a section that fails or runs out of time is reported, the next one runs, and the exit code
 # counts the failed sections.
 # Where $OUT is set, everything printed is also written to $OUT/gpu-check.log.
+# Sections (all when none is named): host engines parity tests sweep-4 sweep throughput aggregate compile;
+# `tests` runs the GPU-only tests (test/engine/torch-gpu.test.ts). ABLATE_GPU_CHECK_PRECISIONS (default
+# "fp32 bf16") and ABLATE_GPU_CHECK_TRIALS (trials per GPU, default "1 2 4") narrow throughput and aggregate.
 #   bash bench/gpu-check.sh
+#   bash bench/gpu-check.sh host tests sweep           # some sections
 #   ABLATE_GPU_CHECK_TINY=1 bash bench/gpu-check.sh     # tiny sizes: a check of the check, in minutes on a CPU
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +24,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if [ -n "${OUT:-}" ]; then exec > >(tee "$OUT/gpu-check.log") 2>&1; fi
 failed=0
+sections=" $* "
+want() { [ "$sections" = "  " ] || [[ "$sections" == *" $1 "* ]]; }
 section() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 # Runs "$@" with a time limit in seconds; a failure or timeout is printed and counted, and the check goes on.
 limit() {
@@ -49,21 +55,34 @@ export PATH="$work/bin:$PATH"
 export NODE_PATH="$work/modules/node_modules"
 bench=(node dist/bench/train.js --engine torch --repeats 1 --no-torch)
 
-if [ "$tiny" = 1 ]; then batches=(16 32); models=resnet20; steps=2; epochs=2; aggregate=(1 2); sweep_limit=900
-else batches=(128 512); models=resnet20,resnet56; steps=40; epochs=4; aggregate=(1 2 4); sweep_limit=200; fi
+if [ "$tiny" = 1 ]; then batches=(16 32); models=resnet20; steps=2; epochs=2; agg_steps=4; agg_epochs=4; aggregate=(1 2); sweep_limit=900
+else batches=(128 512); models=resnet20,resnet56; steps=40; epochs=4; agg_steps=100; agg_epochs=12; aggregate=(1 2 4); sweep_limit=200; fi
+read -r -a precisions <<< "${ABLATE_GPU_CHECK_PRECISIONS:-fp32 bf16}"
+[ -n "${ABLATE_GPU_CHECK_TRIALS:-}" ] && read -r -a aggregate <<< "$ABLATE_GPU_CHECK_TRIALS"
 
+if want host; then
 section "host"
 uname -srm
 ldd --version 2>/dev/null | head -1
 node --version || { echo "gpu-check: the bundled Node.js does not run here" >&2; exit 1; }
 "$py" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: none"
+fi
 
+if want engines; then
 section "engines"
 limit 60 node bin/run.js engines
+fi
 
+if want parity; then
 section "parameter and MAC parity, every preset"
 limit 60 bash -c 'node dist/bench/parity.js | tail -1'
+fi
+
+if want tests; then
+section "GPU tests (test/engine/torch-gpu.test.ts)"
+limit 180 env ABLATE_REQUIRE_GPU=1 node --test --test-concurrency=1 dist/test/engine/torch-gpu.test.js
+fi
 
 # The main job: the study as written, then with 4 trials at once on the GPU.
 depth_sweep() {
@@ -77,27 +96,37 @@ depth_sweep() {
   "$py" -c "print(f'depth-sweep wall time ($label): {float($end) - float($start):.1f} s')"
   limit 60 node bin/run.js report --db "$db" --pivot model.depth,model.residual --baseline model.residual=false
 }
+if want sweep-4; then
 section "configs/depth-sweep.yaml end to end, 4 trials per GPU"
 depth_sweep four-per-gpu '{workers: 4, trials_per_gpu: 4}'
+fi
+if want sweep; then
 section "configs/depth-sweep.yaml end to end, as written (one GPU: one trial at a time)"
 depth_sweep as-written '{workers: 2}'
+fi
 
+if want throughput; then
 section "training throughput (torch engine, one trial)"
-for precision in fp32 bf16; do
+for precision in "${precisions[@]}"; do
   for batch in "${batches[@]}"; do
     limit 90 "${bench[@]}" --models "$models" --batch "$batch" --precision "$precision" --steps "$steps" --epochs "$epochs"
   done
 done
+fi
 
+if want aggregate; then
 section "aggregate throughput, trials per GPU (ResNet-20, batch ${batches[0]}, fp32)"
 for k in "${aggregate[@]}"; do
-  limit 60 "${bench[@]}" --models resnet20 --batch "${batches[0]}" --steps "$steps" --epochs $((epochs + 2)) --trials-per-gpu "$k"
+  limit 60 "${bench[@]}" --models resnet20 --batch "${batches[0]}" --steps "$agg_steps" --epochs "$agg_epochs" --trials-per-gpu "$k"
 done
+fi
 
+if want compile; then
 section "torch.compile (ResNet-20, batch ${batches[-1]}, fp32 and bf16; compilation is in the first epoch)"
 for precision in fp32 bf16; do
   limit 150 "${bench[@]}" --models resnet20 --batch "${batches[-1]}" --precision "$precision" --steps "$steps" --epochs "$epochs" --compile
 done
+fi
 
 section "done: $failed section(s) failed"
 exit "$failed"
