@@ -50,7 +50,7 @@ connected). Touches no database.`;
     const axes = Object.keys(plan.trials[0]?.spec.variant ?? {});
     this.log(
       renderTerminal({
-        title: `${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s) x ${plan.resources.threads} thread(s), engine ${plan.resources.engine} (${plan.resources.engineReason}), executor ${plan.resources.executor}`,
+        title: `${plan.name}: ${trials.length} trials on ${plan.resources.workers} worker(s)${plan.resources.slots ? ` (${plan.resources.slots})` : ''} x ${plan.resources.threads} thread(s), engine ${plan.resources.engine} (${plan.resources.engineReason}), executor ${plan.resources.executor}`,
         head: ['#', ...axes, 'seed', 'model', 'params', 'MACs', 'epochs', 'key'],
         align: ['right', ...axes.map(() => 'left' as const), 'right', 'left', 'right', 'right', 'right', 'left'],
         rows: plan.trials.map((t) => [

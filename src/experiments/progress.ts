@@ -87,7 +87,7 @@ export function createReporter(out: NodeJS.WriteStream = process.stdout, err: No
       name = info.name;
       work = info.work;
       workLeft = info.workLeft;
-      log(`${info.resumed ? 'resuming' : 'starting'} sweep ${info.name} (id ${info.sweepId}): ${info.total} trials, ${info.done} already finished; ${info.where ?? `${info.workers} worker(s)`}, engine ${info.engine}${info.engineReason ? ` (${info.engineReason})` : ''}`);
+      log(`${info.resumed ? 'resuming' : 'starting'} sweep ${info.name} (id ${info.sweepId}): ${info.total} trials, ${info.done} already finished; ${info.where ?? `${info.workers} worker(s)${info.slots ? ` (${info.slots})` : ''}`}, engine ${info.engine}${info.engineReason ? ` (${info.engineReason})` : ''}`);
       if (tty) timer = setInterval(draw, 500);
     },
     warn(message) {

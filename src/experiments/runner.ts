@@ -48,6 +48,8 @@ export interface Plan {
     python?: string;
     compile: boolean;
     autotune: boolean;
+    /** On GPUs: how the worker slots come about (GPUs x trials_per_gpu), and what to raise when that capped them. */
+    slots?: string;
   };
   hash: string;
 }
@@ -110,10 +112,16 @@ export function planStudy(configPath: string, opts: PlanOptions & {configText?: 
     engine, engineReason, retries: r.retries, compile: r.compile, autotune: opts.autotune ?? r.autotune, ...torch,
   };
   // Never more than trials_per_gpu slots on one GPU (a study written for CPU workers may ask for more).
-  if (resources.gpus) resources.workers = Math.min(resources.workers, resources.gpus.length * r.trials_per_gpu);
+  let slots: string | undefined;
+  if (resources.gpus) {
+    const asked = resources.workers;
+    resources.workers = Math.min(asked, resources.gpus.length * r.trials_per_gpu);
+    slots = `${resources.gpus.length} GPU(s) x trials_per_gpu ${r.trials_per_gpu}` +
+      (asked > resources.workers ? `; ${asked} workers asked: raise resources.trials_per_gpu to train more at once` : '');
+  }
   // Never more slots than trials.
   resources.workers = Math.max(1, Math.min(resources.workers, trials.length));
-  return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources, hash: configHash(study, opts.smoke)};
+  return {study, name: opts.smoke ? `${study.config.name}.smoke` : study.config.name, trials, resources: {...resources, slots}, hash: configHash(study, opts.smoke)};
 }
 
 export interface RunReporter extends TrialReporter {
@@ -133,6 +141,8 @@ export interface RunReporter extends TrialReporter {
     workLeft: number;
     /** Where trials run when not on local workers, e.g. "on Slurm (partition gpu)". */
     where?: string;
+    /** On GPUs: GPUs x trials_per_gpu, and what to raise when that capped the workers. */
+    slots?: string;
   }): void;
 }
 
@@ -232,6 +242,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       work: (key) => workByKey.get(key) ?? 0,
       workLeft: unfinished.reduce((a, r) => a + (workByKey.get(r.key) ?? 0), 0),
       where: slurmSettings ? `on Slurm${slurmSettings.partition ? ` (partition ${slurmSettings.partition})` : ''}` : undefined,
+      slots: resources.slots,
     });
     if (before.pending === 0 && !(onSlurm && before.running > 0)) {
       const counts = store.counts(sweep.id);

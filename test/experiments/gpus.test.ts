@@ -1,11 +1,12 @@
 /** GPU scheduling: slots round-robin over resources.gpus, at most trials_per_gpu per GPU, a scheduler's CUDA_VISIBLE_DEVICES kept. */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import {test} from 'node:test';
 import {ConfigError, UsageError} from '../../src/errors';
 import {parseStudy, resolveResources} from '../../src/experiments/config';
 import {gpuEnv} from '../../src/experiments/executor';
 import {planStudy} from '../../src/experiments/runner';
-import {tmpDir, writeFile} from '../helpers';
+import {cli, tmpDir, writeFile} from '../helpers';
 
 const BASE = 'name: g\ndataset: {name: synthetic, image: [8, 8, 3], classes: 4, train_size: 64, test_size: 32}\ntrain: {batch_size: 16}\n';
 
@@ -44,4 +45,17 @@ test("CUDA_VISIBLE_DEVICES set by a scheduler is kept: indices count within the 
     if (saved === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
     else process.env.CUDA_VISIBLE_DEVICES = saved;
   }
+});
+
+test('on a GPU machine the slots are GPUs x trials_per_gpu, and plan says so and what to raise when that caps the workers', () => {
+  const dir = tmpDir();
+  // The machine's boundary: a Python whose torch sees one CUDA GPU (the probe is all that planning asks of it).
+  const python = writeFile(dir, 'python3', `#!/bin/sh\necho '{"python": "3.12.3", "torch": "2.11.0", "cuda": "13.0", "cudnn": "91900", "cuda_available": true, "gpus": ["NVIDIA H200"], "compile": true}'\n`);
+  fs.chmodSync(python, 0o755);
+  const study = (resources: string) => writeFile(dir, 's.yaml', `${BASE}seeds: [1, 2, 3, 4]\nresources: ${resources}\n`);
+  const plan = (resources: string) => cli(['plan', study(resources), '--engine', 'torch'], {env: {ABLATE_PYTHON: python}});
+  const capped = plan('{workers: 2}');
+  assert.equal(capped.code, 0, capped.stderr);
+  assert.match(capped.stdout, /4 trials on 1 worker\(s\) \(1 GPU\(s\) x trials_per_gpu 1; 2 workers asked: raise resources\.trials_per_gpu to train more at once\)/);
+  assert.match(plan('{workers: 4, trials_per_gpu: 4}').stdout, /4 trials on 4 worker\(s\) \(1 GPU\(s\) x trials_per_gpu 4\) x/);
 });
