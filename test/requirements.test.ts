@@ -54,13 +54,15 @@ test('CI requires everything a test can skip for', () => {
   };
   walk(path.join(ROOT, 'test'));
   const used = new Set(sources.flatMap((s) => [...s.matchAll(/requires\('([A-Z_]+)'/g)].map((m) => m[1])));
-  assert.deepEqual([...used].sort(), ['CHROMIUM', 'FASHION_MNIST', 'MOUNT', 'NATIVE', 'SLURM', 'TORCH']);
+  assert.deepEqual([...used].sort(), ['CHROMIUM', 'FASHION_MNIST', 'GPU', 'MOUNT', 'NATIVE', 'SLURM', 'TORCH']);
   const ci = fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8');
-  for (const name of used) assert.match(ci, new RegExp(`ABLATE_REQUIRE_${name}=1`), `.ci/run sets ABLATE_REQUIRE_${name}=1`);
-  // Every skip condition in the tests is a requirement (nativeSkipReason, NO_TORCH and noSlurm go through requires), the slow
+  // CI machines have no GPU: the GPU check (bench/gpu-check.sh) is where the GPU tests must run.
+  for (const name of used) if (name !== 'GPU') assert.match(ci, new RegExp(`ABLATE_REQUIRE_${name}=1`), `.ci/run sets ABLATE_REQUIRE_${name}=1`);
+  assert.match(fs.readFileSync(path.join(ROOT, 'bench', 'gpu-check.sh'), 'utf8'), /ABLATE_REQUIRE_GPU=1 node --test/, 'the GPU check requires the GPU tests');
+  // Every skip condition in the tests is a requirement (nativeSkipReason, NO_TORCH, NO_GPU and noSlurm go through requires), the slow
   // switch (npm test sets ABLATE_SLOW=1), or a check that does not apply to root (covered by the required
   // tmpfs mount tests).
-  const allowed = /requires\(|nativeSkipReason\(\)|skip: NO_TORCH\b|skip: SLOW\b|skip: cannotMount\b|skip: noSlurm\b|process\.getuid\?\.\(\) === 0/;
+  const allowed = /requires\(|nativeSkipReason\(\)|skip: NO_TORCH\b|skip: SLOW\b|skip: cannotMount\b|skip: noSlurm\b|skip: NO_GPU\b|process\.getuid\?\.\(\) === 0/;
   const odd = sources.flatMap((src) =>
     src
       .split('\n')
