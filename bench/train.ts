@@ -10,8 +10,9 @@
  * instead of torch, alternating, and prints fp32_images_per_sec, vs_fp32 and vs_fp32_range.
  *
  * --engine torch runs the torch engine's Python worker as `ablate run` does; on a GPU it adds the device
- * name and peak GPU memory, takes --precision fp32|bf16, --compile, and --trials-per-gpu K (K trials at
- * once on one GPU: images_per_sec is then their sum).
+ * name, peak GPU memory and how a step ran (step: 'CUDA graph' or 'eager'; ABLATE_CUDA_GRAPHS=0 for eager),
+ * takes --precision fp32|bf16, --compile, and --trials-per-gpu K (K trials at once on one GPU:
+ * images_per_sec is then their sum over the overlap_s seconds in which all K were in timed epochs).
  *
  * The first epoch is a warm-up (oneDNN primitive creation, buffer pool filling); throughput is the
  * median over the following epochs, as the trial runner reports them (training steps only).
@@ -31,7 +32,7 @@
  *   node dist/bench/train.js --engine torch --models resnet56 --batch 512 --precision bf16 --steps 40
  *
  * Prints one JSON line per model:
- *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, [device, peak_gpu_memory_mb,]
+ *   {model, engine, threads, batch, images_per_sec, ms_per_step, peak_rss_mb, [device, peak_gpu_memory_mb, step, overlap_s,]
  *    [pytorch_images_per_sec, vs_pytorch, pytorch: [{python, torch, images_per_sec, vs, vs_range}, ...]
  *     | native_cpu_images_per_sec, vs_native_cpu | fp32_images_per_sec, vs_fp32], ...}
  */
