@@ -60,6 +60,15 @@ def engine_info(device: torch.device, threads: int, autotune: bool) -> dict:
     }
 
 
+def torch_version() -> tuple[int, int]:
+    """(major, minor) of torch, e.g. (2, 11) for 2.11.0+cu130."""
+    try:
+        major, minor = torch.__version__.split("+")[0].split(".")[:2]
+        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+    except ValueError:
+        return (0, 0)
+
+
 def resolve_device(job: dict) -> torch.device:
     if job.get("device") == "cuda":
         if not torch.cuda.is_available():
@@ -134,7 +143,7 @@ class Trial:
         # training step (forward, backward, update) can be replayed as one CUDA graph: small networks are
         # otherwise bound by the host launching several hundred kernels a step.
         self.lr = None
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and torch_version() >= (2, 4):  # fused SGD with a tensor learning rate
             self.lr = torch.tensor(float(opt["lr"]), dtype=torch.float32, device=self.device)
             try:
                 self.sgd = torch.optim.SGD(net.parameters(), lr=self.lr, fused=True, **sgd)
