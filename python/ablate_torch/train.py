@@ -121,6 +121,19 @@ class Trial:
         torch.backends.cudnn.deterministic = deterministic
         self.bf16 = self.train.get("precision") == "bf16"
         self.channels_last = self.device.type == "cuda"
+        self.dropout = any(b.get("dropout", 0) > 0 for b in job["layout"]["blocks"])
+        # On a GPU the loss of step s is read after step s+1 is queued, so the host never waits for the device.
+        self.lazy = self.device.type == "cuda"
+        # On a GPU (torch 2.4 or newer) the optimizer is one fused kernel whose learning rate lives on the device,
+        # so that the whole training step (forward, backward, update) can be replayed as one CUDA graph: small
+        # networks are otherwise bound by the host launching several hundred kernels a step.
+        fused = self.device.type == "cuda" and torch_version() >= (2, 4)
+        self.graphs = (fused and not job.get("compile") and not self.dropout
+                       and os.environ.get("ABLATE_CUDA_GRAPHS", "1") != "0")
+        info = engine_info(self.device, self.threads, torch.backends.cudnn.benchmark)
+        if self.device.type == "cuda":
+            info["versions"]["training step"] = "CUDA graph" if self.graphs else "eager"
+        emit({"type": "engine", "engine": info, "pid": os.getpid(), "device": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
         self.data = load_data(job["data"]["file"], self.device)
         torch.manual_seed(self.spec["seed"])
@@ -136,32 +149,17 @@ class Trial:
         opt = self.train["optimizer"]
         momentum = opt["momentum"]
         sgd = dict(momentum=momentum, weight_decay=opt["weight_decay"], nesterov=bool(opt.get("nesterov")) and momentum > 0)
-        self.dropout = any(b.get("dropout", 0) > 0 for b in job["layout"]["blocks"])
-        # On a GPU the loss of step s is read after step s+1 is queued, so the host never waits for the device.
-        self.lazy = self.device.type == "cuda"
-        # On a GPU the optimizer is one fused kernel whose learning rate lives on the device, so that the whole
-        # training step (forward, backward, update) can be replayed as one CUDA graph: small networks are
-        # otherwise bound by the host launching several hundred kernels a step.
-        self.lr = None
-        if self.device.type == "cuda" and torch_version() >= (2, 4):  # fused SGD with a tensor learning rate
+        if fused:
             self.lr = torch.tensor(float(opt["lr"]), dtype=torch.float32, device=self.device)
-            try:
-                self.sgd = torch.optim.SGD(net.parameters(), lr=self.lr, fused=True, **sgd)
-            except (TypeError, ValueError, RuntimeError):  # a torch without fused SGD or tensor learning rates
-                self.lr = None
-        if self.lr is None:
+            self.sgd = torch.optim.SGD(net.parameters(), lr=self.lr, fused=True, **sgd)
+        else:
+            self.lr = None
             self.sgd = torch.optim.SGD(net.parameters(), lr=opt["lr"], **sgd)
-        self.graphs = (self.lr is not None and not job.get("compile") and not self.dropout and hasattr(torch.cuda, "graph")
-                       and os.environ.get("ABLATE_CUDA_GRAPHS", "1") != "0")
         self.graph = None
         self.graph_io = None  # (static images, static labels, loss, wrong) of the captured step
         self.warm_steps = 0
         self.full_batch = 0  # the training batch size; set by _train
         self.side = torch.cuda.Stream(self.device) if self.graphs else None
-        info = engine_info(self.device, self.threads, torch.backends.cudnn.benchmark)
-        if self.device.type == "cuda":
-            info["versions"]["training step"] = "CUDA graph" if self.graphs else "eager"
-        emit({"type": "engine", "engine": info, "pid": os.getpid(), "device": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def snapshot(self) -> dict:
