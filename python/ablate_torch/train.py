@@ -60,15 +60,6 @@ def engine_info(device: torch.device, threads: int, autotune: bool) -> dict:
     }
 
 
-def torch_version() -> tuple[int, int]:
-    """(major, minor) of torch, e.g. (2, 11) for 2.11.0+cu130."""
-    try:
-        major, minor = torch.__version__.split("+")[0].split(".")[:2]
-        return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-    except ValueError:
-        return (0, 0)
-
-
 def resolve_device(job: dict) -> torch.device:
     if job.get("device") == "cuda":
         if not torch.cuda.is_available():
@@ -127,7 +118,7 @@ class Trial:
         # On a GPU (torch 2.4 or newer) the optimizer is one fused kernel whose learning rate lives on the device,
         # so that the whole training step (forward, backward, update) can be replayed as one CUDA graph: small
         # networks are otherwise bound by the host launching several hundred kernels a step.
-        fused = self.device.type == "cuda" and torch_version() >= (2, 4)
+        fused = self.device.type == "cuda" and torch.__version__ >= (2, 4)  # TorchVersion compares with tuples
         self.graphs = (fused and not job.get("compile") and not self.dropout
                        and os.environ.get("ABLATE_CUDA_GRAPHS", "1") != "0")
         info = engine_info(self.device, self.threads, torch.backends.cudnn.benchmark)
@@ -136,6 +127,8 @@ class Trial:
         emit({"type": "engine", "engine": info, "pid": os.getpid(), "device": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
         self.data = load_data(job["data"]["file"], self.device)
+        # The training batch size; batches of another size (an epoch's last) run eagerly.
+        self.full_batch = min(self.train["batch_size"], self.data["train_x"].shape[0])
         torch.manual_seed(self.spec["seed"])
         net = Net(job["layout"]).to(self.device)
         if self.channels_last:
@@ -158,7 +151,6 @@ class Trial:
         self.graph = None
         self.graph_io = None  # (static images, static labels, loss, wrong) of the captured step
         self.warm_steps = 0
-        self.full_batch = 0  # the training batch size; set by _train
         self.side = torch.cuda.Stream(self.device) if self.graphs else None
 
     # --- checkpoints -------------------------------------------------------------------------------------
@@ -320,8 +312,7 @@ class Trial:
     def _train(self) -> dict:
         train, spec, emit = self.train, self.spec, self.emit
         n = self.data["train_x"].shape[0]
-        batch_size = min(train["batch_size"], n)
-        self.full_batch = batch_size
+        batch_size = self.full_batch
         drop_last = n % batch_size == 1
         steps = n // batch_size if drop_last else -(-n // batch_size)
         file = self.job.get("checkpointFile")
