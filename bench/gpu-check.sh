@@ -76,7 +76,7 @@ fi
 
 if want parity; then
 section "parameter and MAC parity, every preset"
-limit 60 bash -c 'node dist/bench/parity.js | tail -1'
+limit 60 bash -c 'set -o pipefail; node dist/bench/parity.js | tail -1'
 fi
 
 if want tests; then
@@ -84,7 +84,7 @@ section "GPU tests (test/engine/torch-gpu.test.ts)"
 limit 180 env ABLATE_REQUIRE_GPU=1 node --test --test-concurrency=1 dist/test/engine/torch-gpu.test.js
 fi
 
-# The main job: the study as written, then with 4 trials at once on the GPU.
+# The main job, configs/depth-sweep.yaml with its resources line replaced: 4 trials at once on the GPU, or as written.
 depth_sweep() {
   local label=$1 resources=$2 study=$work/depth-sweep-$1.yaml db=$work/depth-sweep-$1.db start end
   sed "s|dataset: {name: fashion-mnist,|dataset: {name: fashion-mnist, path: $bundle/fashion-mnist,|; s|^resources: .*|resources: $resources|" configs/depth-sweep.yaml > "$study"
