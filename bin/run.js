@@ -7,6 +7,8 @@ const {manifestIsCurrent} = require('./manifest');
 const args = process.argv.slice(2);
 if (args[0] === '--version') args[0] = 'version';
 const root = path.resolve(__dirname, '..');
+// oclif's check of its own Node.js range loads semver at every start (about 20 ms); npm checks ablate's range.
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
 const oclif = require('@oclif/core');
 
 async function main() {

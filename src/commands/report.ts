@@ -77,7 +77,8 @@ per-trial table.`;
       if (this.jsonEnabled()) return reportJson(report);
       const field = flags.metric === 'final_train_err' ? 'trainErr' : 'testErr';
       // Written a piece at a time: the report of a large sweep is megabytes.
-      writePieces(reportPieces(report, flags.format, {curves: flags.curves, curveField: field}));
+      // JSON is indented for a terminal and compact for a pipe or a file (jq reads either).
+      writePieces(reportPieces(report, flags.format, {curves: flags.curves, curveField: field, compactJson: !process.stdout.isTTY}));
       return undefined;
     } finally {
       db.close();

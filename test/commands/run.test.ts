@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {test} from 'node:test';
 import Database from 'better-sqlite3';
-import {cli, tinyStudy, tmpDir, writeFile} from '../helpers';
+import {spawnSync} from 'node:child_process';
+import {BIN, cli, tinyStudy, tmpDir, writeFile} from '../helpers';
 
 test('run trains every trial, report shows one row per variant, and a second run repeats nothing', () => {
   const dir = tmpDir();
@@ -25,9 +26,14 @@ test('run trains every trial, report shows one row per variant, and a second run
   assert.ok(errs.every((e) => e.test_err >= 0 && e.test_err <= 1));
   conn.close();
 
+  // A pipe gets compact JSON; a terminal (a pseudo-terminal from script(1)) gets it indented; both are the same document.
   const report = cli(['report', '--db', db, '--format', 'json']);
   assert.equal(report.code, 0, report.stderr);
-  assert.ok(report.stdout.length > 0);
+  assert.equal(report.stdout.indexOf('\n'), report.stdout.length - 1);
+  const onTerminal = spawnSync('script', ['-qec', `"${process.execPath}" "${BIN}" report --db "${db}" --format json`, '/dev/null'], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}});
+  assert.equal(onTerminal.status, 0, onTerminal.stderr);
+  assert.match(onTerminal.stdout, /^  "sweep": \{$/m);
+  assert.deepEqual(JSON.parse(onTerminal.stdout.replace(/\r\n/g, '\n')), JSON.parse(report.stdout));
 
   const again = cli(['run', study, '--db', db]);
   assert.equal(again.code, 0, again.stderr);

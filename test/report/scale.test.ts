@@ -111,6 +111,7 @@ test('megabytes of report reach a reader that pauses, whole; a reader that stops
   assert.equal(whole.status, 0, whole.stderr);
   assert.ok(whole.stdout.length > 1_000_000, `${whole.stdout.length} bytes`);
   JSON.parse(whole.stdout);
+  assert.equal(whole.stdout.indexOf('\n'), whole.stdout.length - 1, 'a pipe gets compact JSON, one line');
   // A reader that takes nothing for half a second: the 64 KiB pipe fills and the writer must wait.
   const child = spawn(process.execPath, [BIN, 'report', 'big', '--db', file, '--format', 'json'], {stdio: ['ignore', 'pipe', 'pipe']});
   child.stdout.pause();

@@ -107,23 +107,27 @@ test('JSON parses back with statistics per variant and per-trial states', () => 
   assert.equal(doc.pivot.cells.length, 3);
 });
 
-test('the JSON document written in pieces is the indented JSON of the whole report, byte for byte', () => {
+test('the JSON document written in pieces is the JSON of the whole report, byte for byte, indented and compact', () => {
   const reports = [
     buildReport(db, {sweep: 'depth-sweep', pivot: 'model.depth,model.residual', baseline: ['model.residual=false']}),
     buildReport(db, {sweep: 'depth-sweep', where: ['model.depth=56']}),
   ];
   for (const r of reports) {
-    const whole = JSON.stringify(reportJson(r), null, 2) + '\n';
     assert.ok(r.variants.length > 1);
-    assert.equal([...reportJsonText(r)].join(''), whole);
-    // One variant a piece (between the head and the tail, with the separators as pieces of their own) joins to the same text.
-    const pieces = [...reportJsonText(r, 1)];
-    assert.equal(pieces.filter((p) => p !== ',\n').length, r.variants.length + 2);
-    assert.equal(pieces.join(''), whole);
-    assert.equal([...reportJsonText(r, 2)].join(''), whole);
+    for (const indent of [2, 0] as const) {
+      const whole = JSON.stringify(reportJson(r), null, indent) + '\n';
+      assert.equal([...reportJsonText(r, {indent})].join(''), whole);
+      // One variant a piece (between the head and the tail, with the separators as pieces of their own) joins to the same text.
+      const pieces = [...reportJsonText(r, {indent, batch: 1})];
+      assert.equal(pieces.filter((p) => p !== (indent ? ',\n' : ',')).length, r.variants.length + 2);
+      assert.equal(pieces.join(''), whole);
+      assert.equal([...reportJsonText(r, {indent, batch: 2})].join(''), whole);
+    }
+    assert.ok(!renderReport(r, 'json', {compactJson: true}).trimEnd().includes('\n'), 'compact JSON is one line');
+    assert.deepEqual(JSON.parse(renderReport(r, 'json', {compactJson: true})), JSON.parse(renderReport(r, 'json')));
   }
   const none = {...reports[1], variants: []};
-  assert.equal([...reportJsonText(none)].join(''), JSON.stringify(reportJson(none), null, 2) + '\n');
+  for (const indent of [2, 0] as const) assert.equal([...reportJsonText(none, {indent})].join(''), JSON.stringify(reportJson(none), null, indent) + '\n');
   assert.match(JSON.stringify(reportJson(none), null, 2), /"variants": \[\]/);
 });
 
