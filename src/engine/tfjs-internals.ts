@@ -5,10 +5,37 @@
  * against; this check runs before the kernels are installed (and before a sweep starts), so that a tfjs
  * that moved them fails at once with the missing piece named, instead of training wrongly.
  */
-import * as tfCore from '@tensorflow/tfjs-core';
+import * as path from 'node:path';
+import type * as tfCore from '@tensorflow/tfjs-core';
 import {EnvironmentError} from '../errors';
 
 type Tf = typeof tfCore;
+
+/** The tfjs packages whose internals the engine uses. */
+const TFJS_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'];
+
+function installedVersion(pkg: string): string | undefined {
+  try {
+    return (require(`${pkg}/package.json`) as {version?: string}).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the installed tfjs packages are the exact versions ablate's package.json pins, the versions the
+ * test suite checks these internals on. A coordinator then need not load tfjs to check them (about 0.1 s of
+ * CPU, spent while its workers load tfjs themselves); each worker still checks before installing kernels.
+ */
+export function tfjsIsPinned(versionOf: (pkg: string) => string | undefined = installedVersion): boolean {
+  let pins: Record<string, string>;
+  try {
+    pins = (require(path.join(__dirname, '..', '..', '..', 'package.json')) as {dependencies?: Record<string, string>}).dependencies ?? {};
+  } catch {
+    return false;
+  }
+  return TFJS_PACKAGES.every((pkg) => pins[pkg] !== undefined && /^\d+\.\d+\.\d+$/.test(pins[pkg]) && versionOf(pkg) === pins[pkg]);
+}
 
 /** Kernels of the cpu backend the native engine replaces and falls back to. */
 export const REFERENCE_KERNELS = [
@@ -60,10 +87,12 @@ function probes(tf: Tf): Array<[string, () => boolean]> {
  * Throws an EnvironmentError naming the first internal the native engine needs that this tfjs lacks.
  * Loads the cpu backend (it registers itself with tfjs-core) when checking the real tfjs.
  */
-export function checkTfjsInternals(tf: Tf = tfCore): void {
-  if (tf === tfCore) {
+export function checkTfjsInternals(given?: Tf): void {
+  let tf = given;
+  if (!tf) {
+    tf = require('@tensorflow/tfjs-core') as Tf;
     // As the engines set it up: PROD silences tfjs' advice to install tfjs-node, which the probes would trigger.
-    tfCore.env().set('PROD', true);
+    tf.env().set('PROD', true);
     require('@tensorflow/tfjs-backend-cpu');
   }
   const version = tf.version_core ?? 'of unknown version';

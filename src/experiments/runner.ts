@@ -25,7 +25,7 @@ import {now, traceSpan, traced} from '../trace';
 import {preflight, runOnSlurm} from './slurm/coordinator';
 import {listenForStop} from './stop';
 import type {TrialReporter} from './reporter';
-import {slurmSchema} from './slurm/settings';
+import {slurmSchema, type SlurmSettings} from './slurm/settings';
 
 export interface PlannedTrial {
   spec: TrialSpec;
@@ -183,30 +183,70 @@ const HEARTBEAT_MS = 5_000;
 const ENVIRONMENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'EENGINE']);
 const FORCE_AFTER_MS = 25_000;
 
+/** The local worker pool (threads, processes, or torch workers) for a plan's resources. */
+function startExecutor(plan: Plan, torchOptions: TorchRunOptions): Promise<Executor> {
+  const {resources} = plan;
+  return resources.engine === 'torch'
+    ? import('./torch-executor').then((m) => m.createTorchExecutor({
+      workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, ...torchOptions,
+    }))
+    : createExecutor(resources.executor as 'thread' | 'process', {
+      workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads, autotune: resources.autotune},
+    });
+}
+
+/** Close a pool that may still be starting (or have failed to start). */
+async function closeExecutor(pool: Promise<Executor> | undefined): Promise<void> {
+  const executor = await pool?.catch(() => undefined);
+  await executor?.close();
+}
+
 export async function runStudy(opts: RunOptions): Promise<RunResult> {
   const plan = traced('plan', () => planStudy(opts.configPath, opts));
   const onSlurm = plan.resources.executor === 'slurm';
+  if (opts.detach && !onSlurm) throw new UsageError('--detach needs the slurm executor', {hint: 'add --executor slurm, or set resources.executor: slurm in the study'});
   // On Slurm the torch engine is looked for on the compute node, where it runs (a task without it fails, saying why).
   if (!(onSlurm && plan.resources.engine === 'torch')) checkEngineInstalled(plan.resources.engine);
-  // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named.
-  if (plan.resources.engine === 'native-cpu') (await import('../engine/tfjs-internals')).checkTfjsInternals();
-  // A relative dataset.path names a folder beside the study file (for resume: where the file was).
-  const dataDir = path.dirname(path.resolve(opts.configPath));
-  // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
-  const checked = new Set<string>();
-  for (const {spec} of plan.trials) {
-    const id = JSON.stringify(spec.dataset);
-    if (!checked.has(id)) checkDatasetFiles(spec.dataset, {baseDir: dataDir});
-    checked.add(id);
+  const {resources} = plan;
+  // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
+  const torchOptions: TorchRunOptions = {compile: resources.compile, deterministic: !resources.autotune};
+  // Local workers start now, loading their modules and initialising the engine while the study is checked
+  // and the store is set up: most of a short sweep's start-up. A check that fails, or a sweep with nothing
+  // left to run, closes them unused.
+  const poolStart = now();
+  const starting = onSlurm ? undefined : startExecutor(plan, torchOptions);
+  starting?.catch(() => undefined);
+  let store: Store;
+  let dataDir: string;
+  let slurmSettings: SlurmSettings | undefined;
+  let cluster: Awaited<ReturnType<typeof preflight>> | undefined;
+  try {
+    // The native engine relies on tfjs internals: a tfjs that lacks them stops the run here, with the piece named
+    // (the pinned tfjs has them; its workers check again).
+    if (plan.resources.engine === 'native-cpu') {
+      const internals = await import('../engine/tfjs-internals');
+      if (!internals.tfjsIsPinned()) internals.checkTfjsInternals();
+    }
+    // A relative dataset.path names a folder beside the study file (for resume: where the file was).
+    dataDir = path.dirname(path.resolve(opts.configPath));
+    // Missing or unreadable data is one clear error before anything is written, not a failure per trial.
+    const checked = new Set<string>();
+    for (const {spec} of plan.trials) {
+      const id = JSON.stringify(spec.dataset);
+      if (!checked.has(id)) checkDatasetFiles(spec.dataset, {baseDir: dataDir});
+      checked.add(id);
+    }
+    slurmSettings = onSlurm ? (plan.study.config.slurm ?? slurmSchema.parse({})) : undefined;
+    // Slurm problems (no sbatch, unknown partition, settings sbatch refuses) are one error before anything is written.
+    cluster = slurmSettings ? await preflight(plan.study, slurmSettings) : undefined;
+    // Trials on Slurm are leased to the cluster, not to this process: any coordinator attached to the sweep settles them.
+    store = new Store(opts.db, onSlurm ? SLURM_OWNER : undefined);
+  } catch (e) {
+    await closeExecutor(starting);
+    throw e;
   }
-  const slurmSettings = onSlurm ? (plan.study.config.slurm ?? slurmSchema.parse({})) : undefined;
-  if (opts.detach && !onSlurm) throw new UsageError('--detach needs the slurm executor', {hint: 'add --executor slurm, or set resources.executor: slurm in the study'});
-  // Slurm problems (no sbatch, unknown partition, settings sbatch refuses) are one error before anything is written.
-  const cluster = slurmSettings ? await preflight(plan.study, slurmSettings) : undefined;
   const rep = opts.reporter ?? {};
   const setupStart = now();
-  // Trials on Slurm are leased to the cluster, not to this process: any coordinator attached to the sweep settles them.
-  const store = new Store(opts.db, onSlurm ? SLURM_OWNER : undefined);
   let executor: Executor | undefined;
   const cleanups: (() => void)[] = [];
   try {
@@ -230,9 +270,6 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
     if (opts.retryFailed) store.requeueFailed(sweep.id);
     const before = store.counts(sweep.id);
     const total = Object.values(before).reduce((a, b) => a + b, 0);
-    const {resources} = plan;
-    // cuDNN autotuning only where kernels may be chosen by timing (resources.autotune), as on native-cpu.
-    const torchOptions: TorchRunOptions = {compile: resources.compile, deterministic: !resources.autotune};
     const checkpointDir = opts.checkpointDir ?? path.join(path.dirname(path.resolve(opts.db)), 'checkpoints');
     const workByKey = new Map(plan.trials.map((t) => [t.spec.key, t.macs * t.spec.train.epochs * datasetInfo(t.spec.dataset).trainSize]));
     const unfinished = store.db.prepare("SELECT key FROM trials WHERE sweep_id = ? AND status IN ('pending', 'running')").all(sweep.id) as {key: string}[];
@@ -267,17 +304,8 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
       const exitCode = r.signal ? (r.signal === 'SIGINT' ? 130 : 143) : counts.failed > 0 || counts.pending > 0 || counts.running > 0 ? 1 : 0;
       return {sweepId: sweep.id, name: plan.name, counts, signal: r.signal, exitCode};
     }
-    const poolStart = now();
-    // Workers start (and initialise the engine) while the sweep is marked running and signals are set up.
-    const starting: Promise<Executor> = resources.engine === 'torch'
-      ? import('./torch-executor').then((m) => m.createTorchExecutor({
-        workers: resources.workers, gpus: resources.gpus, python: resources.python!, device: resources.device!, ...torchOptions,
-      }))
-      : createExecutor(resources.executor as 'thread' | 'process', {
-        workers: resources.workers, gpus: resources.gpus, warmEngine: {engine: resources.engine, threads: resources.threads, autotune: resources.autotune},
-      });
     store.setSweepStatus(sweep.id, 'running');
-    executor = await starting;
+    executor = await starting!;
     traceSpan('pool-start', poolStart);
 
     // --- signals: first one stops taking trials and lets running ones checkpoint; second one exits now.
@@ -446,7 +474,7 @@ export async function runStudy(opts: RunOptions): Promise<RunResult> {
   } finally {
     for (const c of cleanups) c();
     const closeStart = now();
-    await executor?.close();
+    await (executor ? executor.close() : closeExecutor(starting));
     traceSpan('pool-close', closeStart);
     store.close();
   }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import {test} from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import {EnvironmentError} from '../../src/errors';
-import {checkTfjsInternals} from '../../src/engine/tfjs-internals';
+import {checkTfjsInternals, tfjsIsPinned} from '../../src/engine/tfjs-internals';
 import {ROOT} from '../helpers';
 
 const PINNED = ['@tensorflow/tfjs', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'];
@@ -28,6 +28,14 @@ test('package.json pins the tfjs packages to the exact versions installed', () =
 
 test('the pinned tfjs has every internal the native engine needs', () => {
   assert.doesNotThrow(() => checkTfjsInternals());
+});
+
+test('the run checks the internals itself unless the installed tfjs is exactly the pinned one', () => {
+  assert.equal(tfjsIsPinned(), true, 'this checkout has the pinned tfjs');
+  const pinned = (pkg: string) => (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {dependencies: Record<string, string>}).dependencies[pkg];
+  assert.equal(tfjsIsPinned(pinned), true);
+  assert.equal(tfjsIsPinned((pkg) => (pkg === '@tensorflow/tfjs-backend-cpu' ? '4.23.0' : pinned(pkg))), false, 'another backend version');
+  assert.equal(tfjsIsPinned((pkg) => (pkg === '@tensorflow/tfjs-core' ? undefined : pinned(pkg))), false, 'tfjs-core missing');
 });
 
 /** The real tfjs with some parts replaced. */
