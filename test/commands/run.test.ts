@@ -54,6 +54,19 @@ test('a bad study file exits 2 with the location, no stack trace, and no databas
   assert.equal(fs.existsSync(db), false, 'the database is not touched');
 });
 
+test('missing data stops the run before anything is written, though its workers start with the checks', () => {
+  const dir = tmpDir();
+  const study = writeFile(dir, 'nodata.yaml', 'name: nodata\ndataset: {name: fashion-mnist, path: /nonexistent/fmnist}\ntrain: {epochs: 1, batch_size: 16}\nresources: {workers: 2}\n');
+  const db = path.join(dir, 'ablate.db');
+  const t0 = Date.now();
+  const r = cli(['run', study, '--db', db], {timeoutMs: 60_000});
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /^error: .*\/nonexistent\/fmnist.*does not exist/m);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal(fs.existsSync(db), false, 'the database is not touched');
+  assert.ok(Date.now() - t0 < 30_000, 'the process exits without waiting on its workers');
+});
+
 test('a missing study file exits 2 and says what to give', () => {
   const r = cli(['run', 'configs/nope.yaml', '--db', path.join(tmpDir(), 'x.db')]);
   assert.equal(r.code, 2);
