@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log(fs.readFileSync(__filename.replace(/\.js$/, '.ts'), 'utf8').split('*/')[0]);
+    console.log(fs.readFileSync(path.join(__dirname, '..', '..', 'bench', path.basename(__filename, '.js') + '.ts'), 'utf8').split('*/')[0]);
     return;
   }
   const variants = Number(values.variants);

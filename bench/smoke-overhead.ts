@@ -82,7 +82,7 @@ function runOnce(config: string, dir: string, i: number): Record<string, number>
 function main(): void {
   const {values} = parseArgs({options: {config: {type: 'string', default: 'configs/smoke.yaml'}, repeats: {type: 'string', default: '5'}, help: {type: 'boolean', default: false}}});
   if (values.help) {
-    console.log(fs.readFileSync(__filename.replace(/\.js$/, '.ts'), 'utf8').split('*/')[0]);
+    console.log(fs.readFileSync(path.join(__dirname, '..', '..', 'bench', path.basename(__filename, '.js') + '.ts'), 'utf8').split('*/')[0]);
     return;
   }
   const repeats = Number(values.repeats);

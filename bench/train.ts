@@ -121,7 +121,7 @@ function parseOptions(argv: string[]): {opts: Options; child?: string} {
     },
   });
   if (values.help) {
-    console.log(fs.readFileSync(__filename.replace(/\.js$/, '.ts'), 'utf8').split('*/')[0]);
+    console.log(fs.readFileSync(path.join(__dirname, '..', '..', 'bench', path.basename(__filename, '.js') + '.ts'), 'utf8').split('*/')[0]);
     process.exit(0);
   }
   const models = values.models!.split(',').map((m) => m.trim()).filter(Boolean);
