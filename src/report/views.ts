@@ -303,7 +303,7 @@ export function reportJson(report: Report): unknown {
  * The text of `JSON.stringify(reportJson(report), null, indent)` plus a newline, in pieces: the document's
  * head, then `batch` variants at a time, then its tail. A sweep of thousands of trials is never held whole,
  * as objects or as one string. `indent` 0 is compact JSON (what a pipe or a file gets: about 40% smaller,
- * and written in a third of the time); 2 is the indented text a terminal gets.
+ * and made in about half the time); 2 is the indented text a terminal gets.
  */
 export function* reportJsonText(report: Report, {indent = 2, batch = 256}: {indent?: 0 | 2; batch?: number} = {}): Generator<string> {
   const outer = JSON.stringify(documentJson(report, []), null, indent) + '\n';
