@@ -5,7 +5,7 @@
  *
  *   cli-start     process start until the run command's code runs (Node, oclif, command modules)
  *   plan          study validation and grid expansion;  store-setup: sweep and trial rows
- *   pool-start    from the workers' start (right after the plan) until the coordinator takes the pool;
+ *   pool-start    from the workers' start (right after the plan) until the coordinator takes the pool
  *   worker-load   from the process's start (worker threads share its time origin) until a worker has loaded its modules
  *   engine-init   tfjs backend and native kernels (first trial of each worker)
  *   data, model-build, train, eval, checkpoint, release   per trial, in the workers
