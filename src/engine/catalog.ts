@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import {ENGINE_NAMES, type EngineName} from './names';
-import {NATIVE_BUILD_HINT} from './available';
+import {NATIVE_BUILD_HINT, packageVersion} from './available';
 import {loadAddon} from './native-addon';
 import {chooseAutoEngine, probeTorch} from './torch';
 
@@ -15,14 +15,6 @@ export interface EngineStatus {
   device: string | null;
   /** Why not, or what to know. */
   note: string;
-}
-
-function packageVersion(pkg: string): string | undefined {
-  try {
-    return (require(`${pkg}/package.json`) as {version: string}).version;
-  } catch {
-    return undefined;
-  }
 }
 
 const cpuModel = () => os.cpus()[0]?.model?.trim() ?? os.arch();

@@ -8,29 +8,22 @@
 import * as path from 'node:path';
 import type * as tfCore from '@tensorflow/tfjs-core';
 import {EnvironmentError} from '../errors';
+import {PACKAGE_ROOT, packageVersion} from './available';
 
 type Tf = typeof tfCore;
 
 /** The tfjs packages whose internals the engine uses. */
 const TFJS_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'];
 
-function installedVersion(pkg: string): string | undefined {
-  try {
-    return (require(`${pkg}/package.json`) as {version?: string}).version;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Whether the installed tfjs packages are the exact versions ablate's package.json pins, the versions the
  * test suite checks these internals on. A coordinator then need not load tfjs to check them (about 0.1 s of
  * CPU, spent while its workers load tfjs themselves); each worker still checks before installing kernels.
  */
-export function tfjsIsPinned(versionOf: (pkg: string) => string | undefined = installedVersion): boolean {
+export function tfjsIsPinned(versionOf: (pkg: string) => string | undefined = packageVersion): boolean {
   let pins: Record<string, string>;
   try {
-    pins = (require(path.join(__dirname, '..', '..', '..', 'package.json')) as {dependencies?: Record<string, string>}).dependencies ?? {};
+    pins = (require(path.join(PACKAGE_ROOT, 'package.json')) as {dependencies?: Record<string, string>}).dependencies ?? {};
   } catch {
     return false;
   }
