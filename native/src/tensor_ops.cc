@@ -268,5 +268,4 @@ Napi::Value MatMul(Context& ctx, const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-
 }  // namespace ablate
